@@ -1,0 +1,76 @@
+/**
+ * @module client/kubeconfig
+ * Reads a kubeconfig (the current context, or a named one) into a ClientConfig, including
+ * svcplane's unix-socket extension (cluster extension "svcplane.io/socket").
+ */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import type { ClientConfig } from './types.js';
+
+export const SOCKET_EXTENSION = 'svcplane.io/socket';
+
+interface NamedExt { name: string; extension: unknown }
+
+function b64(s: string | undefined): string | undefined {
+  return s ? Buffer.from(s, 'base64').toString('utf8') : undefined;
+}
+
+function fileOrData(file: string | undefined, data: string | undefined): string | undefined {
+  if (data) return b64(data);
+  if (file) return readFileSync(file, 'utf8');
+  return undefined;
+}
+
+/** Path of the kubeconfig kubectl would use: $KUBECONFIG (first entry) or ~/.kube/config. */
+export function defaultKubeconfigPath(): string {
+  const env = process.env.KUBECONFIG?.split(':').filter(Boolean)[0];
+  return env ?? join(homedir(), '.kube', 'config');
+}
+
+export function loadKubeconfig(path = defaultKubeconfigPath(), context?: string): ClientConfig {
+  let doc: any;
+  try {
+    doc = parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`cannot read kubeconfig ${path}: ${(e as Error).message}`);
+  }
+  const ctxName = context ?? doc['current-context'];
+  const ctx = (doc.contexts ?? []).find((c: any) => c.name === ctxName)?.context;
+  if (!ctx) throw new Error(`kubeconfig ${path}: context "${ctxName}" not found`);
+  const cluster = (doc.clusters ?? []).find((c: any) => c.name === ctx.cluster)?.cluster;
+  if (!cluster) throw new Error(`kubeconfig ${path}: cluster "${ctx.cluster}" not found`);
+  const user = (doc.users ?? []).find((u: any) => u.name === ctx.user)?.user ?? {};
+  const ext = (cluster.extensions as NamedExt[] | undefined)?.find((e) => e.name === SOCKET_EXTENSION)?.extension as any;
+  const socketPath: string | undefined = typeof ext === 'string' ? ext : ext?.path;
+  return {
+    server: cluster.server,
+    ca: fileOrData(cluster['certificate-authority'], cluster['certificate-authority-data']),
+    insecureSkipTLSVerify: cluster['insecure-skip-tls-verify'] === true,
+    token: user.token ?? (user.tokenFile ? readFileSync(user.tokenFile, 'utf8').trim() : undefined),
+    cert: fileOrData(user['client-certificate'], user['client-certificate-data']),
+    key: fileOrData(user['client-key'], user['client-key-data']),
+    socketPath,
+  };
+}
+
+const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/**
+ * In-cluster configuration. svcplane pods get SVCPLANE_APISERVER_SOCKET (the API server's unix
+ * socket, reachable from any network namespace); otherwise the standard service-account files
+ * and KUBERNETES_SERVICE_HOST/PORT are used, as client-go does.
+ */
+export function inClusterConfig(): ClientConfig {
+  const sock = process.env.SVCPLANE_APISERVER_SOCKET;
+  if (sock) return { server: 'http://localhost', socketPath: sock };
+  const host = process.env.KUBERNETES_SERVICE_HOST;
+  const port = process.env.KUBERNETES_SERVICE_PORT ?? '443';
+  if (!host) throw new Error('not running in a cluster: KUBERNETES_SERVICE_HOST and SVCPLANE_APISERVER_SOCKET are unset; pass --kubeconfig');
+  return {
+    server: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    ca: readFileSync(join(SA_DIR, 'ca.crt'), 'utf8'),
+    token: readFileSync(join(SA_DIR, 'token'), 'utf8').trim(),
+  };
+}
