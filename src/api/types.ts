@@ -18,6 +18,13 @@ export type { Scale } from 'kubernetes-types/autoscaling/v1.js';
 
 import type { ObjectMeta } from 'kubernetes-types/meta/v1.js';
 
+/** The part every Kubernetes object has (typed objects such as Service satisfy it). */
+export interface MetaObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: ObjectMeta;
+}
+
 /** Any Kubernetes object: what the store and the generic REST paths handle. */
 export interface KubeObject {
   apiVersion?: string;

@@ -5,7 +5,7 @@
  * lastTimestamp grow, so `kubectl describe` shows "(x3 over 2m)" instead of three rows.
  */
 import { randomBytes } from 'node:crypto';
-import type { KubeObject } from '../api/types.js';
+import type { MetaObject } from '../api/types.js';
 import { groupVersion, res, resourceForKind } from '../api/registry.js';
 import type { Client } from './rest.js';
 
@@ -19,11 +19,11 @@ export class EventRecorder {
   constructor(private readonly client: Client, readonly component: string, readonly host?: string) {}
 
   /** Fire-and-forget: event recording must never fail the caller. */
-  event(obj: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): void {
+  event(obj: MetaObject, type: 'Normal' | 'Warning', reason: string, message: string): void {
     void this.record(obj, type, reason, message).catch(() => { /* best effort, as upstream */ });
   }
 
-  async record(obj: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+  async record(obj: MetaObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     const md = obj.metadata ?? {};
     const namespace = md.namespace || 'default';
     const info = obj.apiVersion && obj.kind ? resourceForKind(obj.apiVersion, obj.kind) : undefined;

@@ -6,7 +6,7 @@
  * differences against the cache are delivered as events, so handlers never miss a change.
  * An optional resync re-delivers every cached object as an update (same object twice).
  */
-import type { KubeObject, WatchEvent } from '../api/types.js';
+import type { KubeObject, MetaObject, WatchEvent } from '../api/types.js';
 import type { ResourceInfo } from '../api/registry.js';
 import type { Client } from './rest.js';
 import type { EventHandlers, WatchHandle } from './types.js';
@@ -27,7 +27,7 @@ const RETRY_MAX_MS = 5000;
 /** Ask the server to end the watch now and then, so dead connections are noticed. */
 const WATCH_TIMEOUT_SECONDS = 300;
 
-export class Informer<T extends KubeObject = KubeObject> {
+export class Informer<T extends MetaObject = KubeObject> {
   private readonly cache = new Map<string, T>();
   private readonly handlers: EventHandlers<T>[] = [];
   private readonly indexers = new Map<string, (o: T) => string[]>();

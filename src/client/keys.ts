@@ -1,7 +1,7 @@
 /** @module client/keys — cache keys as client-go spells them: "namespace/name", or "name" for cluster-scoped objects. */
-import type { KubeObject } from '../api/types.js';
+import type { MetaObject } from '../api/types.js';
 
-export function keyOf(obj: KubeObject): string {
+export function keyOf(obj: MetaObject): string {
   const ns = obj.metadata?.namespace;
   return ns ? `${ns}/${obj.metadata?.name}` : String(obj.metadata?.name);
 }

@@ -7,7 +7,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { URL } from 'node:url';
-import type { KubeList, KubeObject, WatchEvent } from '../api/types.js';
+import type { KubeList, KubeObject, MetaObject, WatchEvent } from '../api/types.js';
 import { resourcePath, type ResourceInfo } from '../api/registry.js';
 import { inClusterConfig, loadKubeconfig } from './kubeconfig.js';
 import { ApiError, type ClientConfig, type DeleteOpts, type ListOpts, type PatchType, type WatchHandle, type WatchOpts } from './types.js';
@@ -169,13 +169,13 @@ export class Client {
     return this.json<T>('POST', path, { body: obj, query: { dryRun: opts.dryRun ? 'All' : undefined, fieldManager: opts.fieldManager } });
   }
 
-  update<T = KubeObject>(r: ResourceInfo, ns: string | undefined, obj: KubeObject, subresource?: string): Promise<T> {
+  update<T = KubeObject>(r: ResourceInfo, ns: string | undefined, obj: MetaObject, subresource?: string): Promise<T> {
     const name = obj.metadata?.name;
     if (!name) throw new Error('update: object has no metadata.name');
     return this.json<T>('PUT', resourcePath(r, ns, name, subresource), { body: obj });
   }
 
-  updateStatus<T = KubeObject>(r: ResourceInfo, ns: string | undefined, obj: KubeObject): Promise<T> {
+  updateStatus<T = KubeObject>(r: ResourceInfo, ns: string | undefined, obj: MetaObject): Promise<T> {
     return this.update<T>(r, ns, obj, 'status');
   }
 

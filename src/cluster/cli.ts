@@ -1,0 +1,160 @@
+/**
+ * @module cluster/cli
+ * The cluster commands of `svcplane`: up, down, status, exec, logs, kubeconfig, and the
+ * internal processes the supervisor runs (supervise, relay, speaker, outside).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Command, Option } from 'commander';
+import { parse, stringify } from 'yaml';
+import { res } from '../api/registry.js';
+import type { Node } from '../api/types.js';
+import { Client } from '../client/rest.js';
+import { DEFAULT_CLUSTER, PROXY_MODES, paths, requireConfig, specOf, type ProxyMode } from './config.js';
+import { down, supervisorPid, up } from './lifecycle.js';
+import { supervise, type ComponentState } from './supervisor.js';
+import { runRelay } from './relay.js';
+import { runSpeaker } from './speaker.js';
+import { runOutside } from './outside.js';
+
+function nameOpt(cmd: Command): Command {
+  return cmd.option('--name <name>', 'cluster name', DEFAULT_CLUSTER).option('--data-dir <dir>', 'data directory (default /var/lib/svcplane/<name>)');
+}
+
+/** Resolve `svcplane exec` targets: a node name, its kind-style suffix, "client" or "lan". */
+export function resolveHost(name: string, cluster: string, workers: number): string {
+  const spec = specOf({ name: cluster, workers } as never);
+  if (name === 'client' || name === 'outside') return spec.clientNetns;
+  if (name === 'lan') return spec.lanNetns;
+  const node = spec.nodes.find((n) => n.name === name || n.name === `${cluster}-${name}`);
+  if (node) return node.netns;
+  throw new Error(`unknown host "${name}": use one of ${[...spec.nodes.map((n) => n.name), 'client', 'lan'].join(', ')}`);
+}
+
+function age(iso?: string): string {
+  if (!iso) return '-';
+  const s = Math.floor((Date.now() - Date.parse(iso)) / 1000);
+  return s < 120 ? `${s}s` : s < 7200 ? `${Math.floor(s / 60)}m` : `${Math.floor(s / 3600)}h`;
+}
+
+function table(rows: string[][]): string {
+  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]! + 3))).join('')).join('\n');
+}
+
+async function status(name: string, dataDir?: string): Promise<number> {
+  const c = requireConfig(name, dataDir);
+  const p = paths(c.dataDir);
+  const sup = supervisorPid(c);
+  console.log(`Cluster ${c.name}: ${sup ? 'running' : 'stopped'} (proxy mode ${c.proxyMode}, store ${c.store}, API https://127.0.0.1:${c.apiserverPort}, data ${c.dataDir})`);
+  if (!sup) return 1;
+  const state = existsSync(p.supervisorState) ? (JSON.parse(readFileSync(p.supervisorState, 'utf8')) as { components: ComponentState[] }).components : [];
+  const rows = [['COMPONENT', 'STATUS', 'PID', 'RESTARTS', 'AGE', 'WHERE']];
+  for (const s of state) rows.push([s.name, s.pid ? 'Running' : `Down (${s.lastExit ?? '?'})`, String(s.pid ?? '-'), String(s.restarts), age(s.startedAt), s.netns ?? 'host']);
+  console.log('\n' + table(rows));
+  try {
+    const client = Client.fromKubeconfig(p.kubeconfigLocal);
+    const nodes = await client.list<Node>(res('nodes'));
+    client.close();
+    const nrows = [['NODE', 'STATUS', 'INTERNAL-IP', 'POD-CIDR']];
+    for (const n of nodes.items) {
+      const ready = n.status?.conditions?.find((x) => x.type === 'Ready');
+      nrows.push([n.metadata!.name!, ready?.status === 'True' ? 'Ready' : 'NotReady', n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address ?? '', n.spec?.podCIDR ?? '']);
+    }
+    console.log('\n' + table(nrows));
+  } catch (e) {
+    console.log(`\nAPI server not answering: ${(e as Error).message}`);
+    return 1;
+  }
+  if (c.store === 'etcd') {
+    try {
+      const { memberStatus } = await import('../store/etcd-cluster.js' as string);
+      const members = await memberStatus(c.etcdServers ?? []);
+      console.log('\n' + table([['ETCD MEMBER', 'HEALTH', 'LEADER'], ...members.map((m: any) => [m.endpoint ?? m.name, m.healthy ? 'healthy' : `unhealthy${m.error ? ` (${m.error})` : ''}`, m.leader ? 'yes' : ''])]));
+    } catch (e) {
+      console.log(`\netcd status unavailable: ${(e as Error).message}`);
+    }
+  }
+  return 0;
+}
+
+function mergeKubeconfig(src: string, contextName: string): string {
+  const target = process.env.KUBECONFIG?.split(':')[0] ?? join(homedir(), '.kube', 'config');
+  const add = parse(readFileSync(src, 'utf8'));
+  const cfg = existsSync(target) ? (parse(readFileSync(target, 'utf8')) ?? {}) : { apiVersion: 'v1', kind: 'Config' };
+  for (const [k, item] of [['clusters', add.clusters?.[0]], ['users', add.users?.[0]], ['contexts', add.contexts?.[0]]] as const) {
+    if (!item) continue;
+    const renamed = { ...item, name: contextName };
+    if (k === 'contexts') renamed.context = { ...item.context, cluster: contextName, user: contextName };
+    cfg[k] = [...(cfg[k] ?? []).filter((x: any) => x.name !== contextName), renamed];
+  }
+  cfg['current-context'] = contextName;
+  mkdirSync(dirname(target), { recursive: true });
+  writeFileSync(target, stringify(cfg), { mode: 0o600 });
+  return target;
+}
+
+export function register(program: Command): void {
+  nameOpt(program.command('up').description('create (or resume) a cluster of network namespaces and wait until its nodes are Ready'))
+    .option('--workers <n>', 'number of worker nodes', (v) => Number(v))
+    .addOption(new Option('--proxy-mode <mode>', 'service proxy mode').choices([...PROXY_MODES]))
+    .option('--scheduler <name>', 'load-balancing scheduler: random (default) or rr; userspace also wrr, lc, wlc, sh, dh, sed, nq')
+    .addOption(new Option('--store <backend>', 'API storage').choices(['sqlite', 'etcd', 'memory']))
+    .option('--etcd-servers <urls>', 'use an existing etcd cluster (comma-separated URLs)')
+    .option('--apiservers <n>', 'number of API servers (with --store etcd)', (v) => Number(v))
+    .option('--lb-pool <range>', 'LoadBalancer IP pool', '172.18.255.200-172.18.255.250')
+    .action(async (o) => {
+      await up({
+        name: o.name, dataDir: o.dataDir, workers: o.workers, proxyMode: o.proxyMode as ProxyMode | undefined, scheduler: o.scheduler,
+        store: o.store, etcdServers: o.etcdServers?.split(','), apiservers: o.apiservers, lbPool: o.lbPool,
+      });
+    });
+  nameOpt(program.command('down').description('stop a cluster and remove its namespaces, processes and rules'))
+    .option('--purge', 'also delete the data directory (objects, certificates, logs)')
+    .action(async (o) => { await down({ name: o.name, dataDir: o.dataDir, purge: o.purge }); });
+  nameOpt(program.command('status').description('show components, nodes and their health'))
+    .action(async (o) => { process.exitCode = await status(o.name, o.dataDir); });
+  nameOpt(program.command('exec').description('run a command on a node or on the outside client host, e.g. svcplane exec client -- curl 172.18.0.3:32380'))
+    .argument('<host>', 'node name (dev-worker, or just worker), client, or lan')
+    .argument('<command...>', 'command and arguments')
+    .action((host: string, command: string[], o) => {
+      const c = requireConfig(o.name, o.dataDir);
+      const ns = resolveHost(host, c.name, c.workers);
+      const r = spawnSync('ip', ['netns', 'exec', ns, ...command], { stdio: 'inherit' });
+      process.exitCode = r.status ?? 1;
+    });
+  nameOpt(program.command('logs').description('show a component\'s log (apiserver, controller-manager, scheduler, kubelet-<node>, proxy-<node>, …)'))
+    .argument('<component>')
+    .option('-f, --follow', 'follow')
+    .option('--tail <n>', 'lines', '100')
+    .action((component: string, o) => {
+      const c = requireConfig(o.name, o.dataDir);
+      const p = paths(c.dataDir);
+      const f = p.log(component);
+      if (!existsSync(f)) throw new Error(`no log for component "${component}" in ${p.logs}`);
+      const r = spawnSync('tail', ['-n', String(o.tail), ...(o.follow ? ['-F'] : []), f], { stdio: 'inherit' });
+      process.exitCode = r.status ?? 1;
+    });
+  nameOpt(program.command('kubeconfig').description('print the kubeconfig path, or merge it into ~/.kube/config'))
+    .option('--merge', 'merge into $KUBECONFIG or ~/.kube/config and switch to it')
+    .action((o) => {
+      const c = requireConfig(o.name, o.dataDir);
+      const p = paths(c.dataDir);
+      if (o.merge) {
+        const ctx = c.name === DEFAULT_CLUSTER ? 'svcplane' : `svcplane-${c.name}`;
+        console.log(`merged context "${ctx}" into ${mergeKubeconfig(p.kubeconfig, ctx)}`);
+      } else {
+        console.log(p.kubeconfig);
+      }
+    });
+  nameOpt(program.command('supervise', { hidden: true }).description('run a cluster\'s processes (started by up)'))
+    .action(async (o) => { await supervise(requireConfig(o.name, o.dataDir)); });
+  program.command('relay', { hidden: true }).requiredOption('--data-dir <dir>').requiredOption('--listen <addr>')
+    .action(async (o) => { await runRelay({ dataDir: o.dataDir, listen: o.listen }); });
+  nameOpt(program.command('speaker', { hidden: true }))
+    .action(async (o) => { await runSpeaker(requireConfig(o.name, o.dataDir)); });
+  program.command('outside', { hidden: true }).option('--data-dir <dir>')
+    .action(async () => { await runOutside(); });
+}

@@ -1,0 +1,182 @@
+/**
+ * @module cluster/lifecycle
+ * svcplane up / down / status: create a cluster's namespaces, start its supervisor, wait until
+ * every node is Ready; stop and remove everything it created.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { res } from '../api/registry.js';
+import type { Node } from '../api/types.js';
+import { selfCommand } from '../cli/self.js';
+import { Client } from '../client/rest.js';
+import { haveCommand } from '../net/exec.js';
+import { createTopology, deleteNetns, listNetns } from '../net/topology.js';
+import {
+  dataDirFor, loadConfig, paths, saveConfig, specOf, validateClusterName, type ClusterConfig, type ProxyMode, PROXY_MODES,
+} from './config.js';
+import { apiHealthy, waitFor, type ComponentState } from './supervisor.js';
+
+export interface UpOptions {
+  name: string;
+  workers?: number;
+  proxyMode?: ProxyMode;
+  scheduler?: string;
+  dataDir?: string;
+  store?: 'sqlite' | 'etcd' | 'memory';
+  etcdServers?: string[];
+  apiservers?: number;
+  lbPool?: string;
+  waitMs?: number;
+  /** Progress lines go here (stderr by default). */
+  out?: (line: string) => void;
+}
+
+const DEFAULT_PORT = 6443;
+const REQUIRED_COMMANDS: Record<string, string> = { ip: 'iproute2', nft: 'nftables', conntrack: 'conntrack', 'iptables-restore': 'iptables' };
+
+export function preflight(mode: ProxyMode): void {
+  if (process.getuid?.() !== 0) {
+    throw new Error('svcplane up needs root: it creates network namespaces, bridges and kernel rules (run it with sudo)');
+  }
+  const missing = Object.entries(REQUIRED_COMMANDS).filter(([cmd]) => !haveCommand(cmd));
+  if (missing.length) {
+    throw new Error(`missing commands: ${missing.map(([c]) => c).join(', ')}; install them with: apt-get install -y ${[...new Set(missing.map(([, p]) => p))].join(' ')}`);
+  }
+  if (!PROXY_MODES.includes(mode)) throw new Error(`--proxy-mode ${mode}: must be one of ${PROXY_MODES.join(', ')}`);
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+/** 6443, or the next free port when another cluster already has it. */
+async function choosePort(count: number): Promise<number> {
+  for (let p = DEFAULT_PORT; p < DEFAULT_PORT + 200; p += 10) {
+    let ok = true;
+    for (let i = 0; i < count && ok; i++) ok = await portFree(p + i);
+    if (ok) return p;
+  }
+  throw new Error('no free port for the API server between 6443 and 6643 on 127.0.0.1');
+}
+
+export function supervisorPid(c: ClusterConfig): number | undefined {
+  const f = paths(c.dataDir).supervisorPid;
+  if (!existsSync(f)) return undefined;
+  const pid = Number(readFileSync(f, 'utf8').trim());
+  try { process.kill(pid, 0); return pid; } catch { return undefined; }
+}
+
+export async function nodesReady(client: Client): Promise<{ ready: number; total: number }> {
+  const list = await client.list<Node>(res('nodes'));
+  const ready = list.items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
+  return { ready, total: list.items.length };
+}
+
+export async function up(o: UpOptions): Promise<ClusterConfig> {
+  const out = o.out ?? ((l: string) => process.stderr.write(l + '\n'));
+  validateClusterName(o.name);
+  const dataDir = dataDirFor(o.name, o.dataDir);
+  const existing = loadConfig(o.name, dataDir);
+  const c: ClusterConfig = existing
+    ? { ...existing, proxyMode: o.proxyMode ?? existing.proxyMode, scheduler: o.scheduler ?? existing.scheduler }
+    : {
+      name: o.name, dataDir, workers: o.workers ?? 2, proxyMode: o.proxyMode ?? 'nftables', scheduler: o.scheduler ?? 'random',
+      store: o.store ?? 'sqlite', etcdServers: o.etcdServers, apiservers: o.apiservers ?? 1, apiserverPort: 0,
+      lbPool: o.lbPool ?? '172.18.255.200-172.18.255.250', createdAt: new Date().toISOString(),
+    };
+  if (existing && o.workers !== undefined && o.workers !== existing.workers) {
+    throw new Error(`cluster "${o.name}" exists with ${existing.workers} workers; run svcplane down --name ${o.name} --purge to recreate it with ${o.workers}`);
+  }
+  preflight(c.proxyMode);
+  const t0 = Date.now();
+  if (supervisorPid(c)) {
+    out(`cluster "${c.name}" is already running (svcplane status --name ${c.name})`);
+    return c;
+  }
+  if (!c.apiserverPort || !(await portFree(c.apiserverPort))) c.apiserverPort = await choosePort(c.apiservers);
+  saveConfig(c);
+  const p = paths(c.dataDir);
+  mkdirSync(p.logs, { recursive: true });
+  out(`${existing ? 'Resuming' : 'Creating'} cluster "${c.name}" (${c.workers + 1} nodes, proxy mode ${c.proxyMode}, store ${c.store}) in ${c.dataDir}`);
+  const spec = specOf(c);
+  removeClusterNetns(c.name); // leftovers of a crashed run
+  await createTopology(spec);
+  out(` ✓ network: lan 172.18.0.0/16, nodes ${spec.nodes.map((n) => `${n.name}=${n.ip}`).join(' ')}, client 172.18.0.100`);
+  const fd = openSync(p.log('supervisor'), 'a');
+  const sup = spawn(selfCommand()[0]!, [...selfCommand().slice(1), 'supervise', '--name', c.name, '--data-dir', c.dataDir], {
+    detached: true, stdio: ['ignore', fd, fd],
+  });
+  closeSync(fd);
+  sup.unref();
+  const wait = o.waitMs ?? 90_000;
+  if (!(await waitFor(() => apiHealthy(p.apiserverSocket), wait))) {
+    throw new Error(`the API server did not start within ${wait / 1000}s; see ${p.log('apiserver')}`);
+  }
+  out(` ✓ API server https://127.0.0.1:${c.apiserverPort} (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
+  const client = Client.fromKubeconfig(p.kubeconfigLocal);
+  try {
+    let last = '';
+    const ok = await waitFor(async () => {
+      try {
+        const r = await nodesReady(client);
+        const line = `${r.ready}/${spec.nodes.length}`;
+        if (line !== last) { last = line; out(`   nodes Ready: ${line}`); }
+        return r.ready >= spec.nodes.length;
+      } catch { return false; }
+    }, wait, 100);
+    if (!ok) throw new Error(`nodes not Ready within ${wait / 1000}s; see ${p.logs}/kubelet-*.log`);
+  } finally {
+    client.close();
+  }
+  out(` ✓ all ${spec.nodes.length} nodes Ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+  out(`kubeconfig: ${p.kubeconfig}`);
+  out(`  kubectl --kubeconfig ${p.kubeconfig} get nodes      (or: svcplane kubeconfig --name ${c.name} --merge)`);
+  return c;
+}
+
+/** Names of every namespace that belongs to cluster `name` (nodes, lan, client, pods). */
+export function clusterNetns(name: string): string[] {
+  const re = new RegExp(`^svp-${name.replace(/[-]/g, '\\-')}-(control-plane|worker\\d*|lan|client|p-[0-9a-z]+)$`);
+  return listNetns().filter((n) => re.test(n));
+}
+
+function removeClusterNetns(name: string): void {
+  // Pods first (their processes hold veths into the node bridges), then nodes, client, lan.
+  const all = clusterNetns(name);
+  const order = (n: string) => (n.includes('-p-') ? 0 : n.endsWith('-lan') ? 2 : 1);
+  for (const ns of all.sort((a, b) => order(a) - order(b))) deleteNetns(ns);
+}
+
+export interface DownOptions { name: string; dataDir?: string; purge?: boolean; out?: (l: string) => void }
+
+export async function down(o: DownOptions): Promise<void> {
+  const out = o.out ?? ((l: string) => process.stderr.write(l + '\n'));
+  validateClusterName(o.name);
+  const dataDir = dataDirFor(o.name, o.dataDir);
+  const c = loadConfig(o.name, dataDir);
+  if (c) {
+    const pid = supervisorPid(c);
+    if (pid) {
+      process.kill(pid, 'SIGTERM');
+      await waitFor(async () => { try { process.kill(pid, 0); return false; } catch { return true; } }, 8000, 50);
+      try { process.kill(pid, 'SIGKILL'); } catch { /* exited */ }
+    }
+    // Anything the supervisor did not reap (it may have been killed -9).
+    const stateFile = paths(c.dataDir).supervisorState;
+    if (existsSync(stateFile)) {
+      const st = JSON.parse(readFileSync(stateFile, 'utf8')) as { components: ComponentState[] };
+      for (const comp of st.components) if (comp.pid) { try { process.kill(comp.pid, 'SIGKILL'); } catch { /* gone */ } }
+    }
+  }
+  const before = clusterNetns(o.name).length;
+  removeClusterNetns(o.name);
+  for (const f of ['apiserver.sock', 'supervisor.pid']) rmSync(`${dataDir}/${f}`, { force: true });
+  rmSync(`${dataDir}/kubelet`, { recursive: true, force: true });
+  if (o.purge) rmSync(dataDir, { recursive: true, force: true });
+  out(`Deleted cluster "${o.name}": ${before} network namespaces and their processes removed${o.purge ? `, ${dataDir} deleted` : `; data kept in ${dataDir} (svcplane up --name ${o.name} resumes, --purge deletes it)`}`);
+}

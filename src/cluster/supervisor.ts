@@ -1,0 +1,132 @@
+/**
+ * @module cluster/supervisor
+ * `svcplane supervise`: the long-running parent of a cluster's processes. It starts every
+ * component (API server first), restarts any that exits (back-off 0.5 s doubling to 10 s),
+ * records pids/restarts in supervisor-state.json for `svcplane status`, and on SIGTERM stops
+ * them all. `svcplane up` starts it detached; `svcplane down` stops it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, writeFileSync, unlinkSync } from 'node:fs';
+import http from 'node:http';
+import { selfCommand } from '../cli/self.js';
+import { clusterComponents, type ComponentSpec } from './components.js';
+import { paths, type ClusterConfig } from './config.js';
+import { bootstrapCluster } from './bootstrap.js';
+
+const RESTART_MIN_MS = 500;
+const RESTART_MAX_MS = 10_000;
+/** A component that ran this long is healthy again: its back-off resets. */
+const STABLE_MS = 30_000;
+const STOP_GRACE_MS = 3000;
+
+interface Running {
+  spec: ComponentSpec;
+  child?: ChildProcess;
+  pid?: number;
+  restarts: number;
+  startedAt?: number;
+  backoffMs: number;
+  lastExit?: string;
+}
+
+export interface ComponentState {
+  name: string;
+  pid?: number;
+  restarts: number;
+  startedAt?: string;
+  lastExit?: string;
+  netns?: string;
+}
+
+function log(msg: string, extra: Record<string, unknown> = {}): void {
+  console.log(JSON.stringify({ time: new Date().toISOString(), component: 'supervisor', msg, ...extra }));
+}
+
+/** GET /healthz on the API server's unix socket. */
+export function apiHealthy(socketPath: string, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.get({ socketPath, path: '/healthz', timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => { req.destroy(); resolve(false); });
+  });
+}
+
+export async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, stepMs = 100): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await cond()) return true;
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+  return false;
+}
+
+export async function supervise(c: ClusterConfig): Promise<void> {
+  const p = paths(c.dataDir);
+  mkdirSync(p.logs, { recursive: true });
+  writeFileSync(p.supervisorPid, `${process.pid}\n`);
+  const running = new Map<string, Running>();
+  let stopping = false;
+
+  const saveState = () => {
+    const state: ComponentState[] = [...running.values()].map((r) => ({
+      name: r.spec.name, pid: r.pid, restarts: r.restarts, netns: r.spec.netns,
+      startedAt: r.startedAt ? new Date(r.startedAt).toISOString() : undefined, lastExit: r.lastExit,
+    }));
+    try { writeFileSync(p.supervisorState, JSON.stringify({ pid: process.pid, components: state }, null, 2)); } catch { /* data dir gone */ }
+  };
+
+  const start = (r: Running) => {
+    if (stopping) return;
+    const self = selfCommand();
+    const argv = r.spec.netns ? ['ip', 'netns', 'exec', r.spec.netns, ...self, ...r.spec.args] : [...self, ...r.spec.args];
+    const fd = openSync(p.log(r.spec.name), 'a');
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, fd], env: { ...process.env, SVCPLANE_COMPONENT: r.spec.name } });
+    closeSync(fd);
+    r.child = child;
+    r.pid = child.pid;
+    r.startedAt = Date.now();
+    log('started', { name: r.spec.name, pid: child.pid });
+    child.on('exit', (code, signal) => {
+      r.lastExit = signal ? `signal ${signal}` : `exit ${code}`;
+      r.child = undefined;
+      r.pid = undefined;
+      saveState();
+      if (stopping) return;
+      if (Date.now() - (r.startedAt ?? 0) > STABLE_MS) r.backoffMs = RESTART_MIN_MS;
+      log('exited; restarting', { name: r.spec.name, how: r.lastExit, inMs: r.backoffMs });
+      setTimeout(() => { r.restarts++; start(r); saveState(); }, r.backoffMs);
+      r.backoffMs = Math.min(r.backoffMs * 2, RESTART_MAX_MS);
+    });
+    saveState();
+  };
+
+  const stopAll = async () => {
+    stopping = true;
+    const alive = [...running.values()].filter((r) => r.child);
+    // Node agents and proxies first, the API server last, so nothing logs a storm of errors.
+    for (const r of alive.reverse()) r.child?.kill('SIGTERM');
+    const deadline = Date.now() + STOP_GRACE_MS;
+    while (Date.now() < deadline && [...running.values()].some((r) => r.child)) await new Promise((res) => setTimeout(res, 50));
+    for (const r of running.values()) r.child?.kill('SIGKILL');
+    saveState();
+    try { unlinkSync(p.supervisorPid); } catch { /* already gone */ }
+  };
+
+  process.on('SIGTERM', () => void stopAll().then(() => process.exit(0)));
+  process.on('SIGINT', () => void stopAll().then(() => process.exit(0)));
+
+  const comps = clusterComponents(c);
+  for (const spec of comps) running.set(spec.name, { spec, restarts: 0, backoffMs: RESTART_MIN_MS });
+  for (const r of running.values()) if (!r.spec.needsApi) start(r);
+  const up = await waitFor(() => apiHealthy(p.apiserverSocket), 60_000);
+  if (!up) log('API server did not become healthy within 60s; starting the rest anyway', { log: p.log('apiserver') });
+  for (const r of running.values()) if (r.spec.needsApi) start(r);
+  // Cluster add-ons (kube-dns) are created once the API answers; retried until they are.
+  for (let i = 0; i < 60 && !stopping; i++) {
+    try { await bootstrapCluster(c); break; } catch (e) { log('bootstrap failed, retrying', { error: String((e as Error).message) }); await new Promise((res) => setTimeout(res, 1000)); }
+  }
+  await new Promise(() => { /* run until signalled */ });
+}

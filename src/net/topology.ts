@@ -1,0 +1,165 @@
+/**
+ * @module net/topology
+ * The cluster's network, built from network namespaces only (nothing is added to the host's
+ * own namespace):
+ *
+ *   svp-<c>-lan     bridge br0 172.18.0.1/16 — the network the nodes sit on (kind's docker network)
+ *   svp-<node>      eth0 172.18.0.{2,3,4}/16 on the lan; cni0 10.244.N.1/24 for its pods;
+ *                   host-gw routes to the other nodes' pod CIDRs; default route via 172.18.0.1
+ *   svp-<c>-client  eth0 172.18.0.100/16 (+ 192.0.2.42/32, the notes' "external" endpoint):
+ *                   a host outside the cluster, for NodePort / LoadBalancer traffic
+ */
+import { existsSync } from 'node:fs';
+import { run, runSync } from './exec.js';
+
+export const LAN_PREFIX = '172.18';
+export const LAN_GATEWAY = '172.18.0.1';
+export const CLIENT_IP = '172.18.0.100';
+export const EXTERNAL_IP = '192.0.2.42';
+export const POD_SUPERNET = '10.244.0.0/16';
+export const SERVICE_CIDR = '10.96.0.0/12';
+
+export interface NodeSpec {
+  name: string;
+  /** Network namespace holding the node. */
+  netns: string;
+  ip: string;
+  podCIDR: string;
+  /** cni0's address: the pods' gateway. */
+  gateway: string;
+  index: number;
+  role: 'control-plane' | 'worker';
+}
+
+export interface TopologySpec {
+  cluster: string;
+  lanNetns: string;
+  clientNetns: string;
+  nodes: NodeSpec[];
+}
+
+/** kind's naming: <name>-control-plane, <name>-worker, <name>-worker2, … */
+export function nodeNames(cluster: string, workers: number): string[] {
+  const names = [`${cluster}-control-plane`];
+  for (let i = 1; i <= workers; i++) names.push(i === 1 ? `${cluster}-worker` : `${cluster}-worker${i}`);
+  return names;
+}
+
+export function topologySpec(cluster: string, workers: number): TopologySpec {
+  if (workers < 0 || workers > 50) throw new Error(`--workers ${workers}: must be between 0 and 50`);
+  const nodes = nodeNames(cluster, workers).map((name, i): NodeSpec => ({
+    name, netns: `svp-${name}`, ip: `${LAN_PREFIX}.0.${i + 2}`, podCIDR: `10.244.${i}.0/24`, gateway: `10.244.${i}.1`,
+    index: i, role: i === 0 ? 'control-plane' : 'worker',
+  }));
+  return { cluster, lanNetns: `svp-${cluster}-lan`, clientNetns: `svp-${cluster}-client`, nodes };
+}
+
+/** Every namespace that belongs to the cluster, including pods' (svp-<c>-p-*). */
+export function clusterNetnsNames(spec: TopologySpec): string[] {
+  const all = listNetns();
+  const own = new Set([spec.lanNetns, spec.clientNetns, ...spec.nodes.map((n) => n.netns)]);
+  return all.filter((n) => own.has(n) || n.startsWith(`svp-${spec.cluster}-p-`));
+}
+
+export function listNetns(): string[] {
+  const r = runSync(['ip', 'netns', 'list'], { allowFail: true });
+  return r.stdout.split('\n').map((l) => l.split(' ')[0]!).filter(Boolean);
+}
+
+export function netnsExists(name: string): boolean {
+  return existsSync(`/run/netns/${name}`);
+}
+
+/** ip commands run against a namespace with `ip -n`, batched per namespace. */
+async function ipBatch(netns: string, lines: string[]): Promise<void> {
+  await run(['ip', '-n', netns, '-batch', '-'], { input: lines.join('\n') + '\n' });
+}
+
+async function sysctl(netns: string, settings: Record<string, string>): Promise<void> {
+  await run(['sysctl', '-q', '-w', ...Object.entries(settings).map(([k, v]) => `${k}=${v}`)], { netns });
+}
+
+/** Node-level masquerade for pod traffic leaving the cluster networks (what ip-masq-agent does in kind). */
+function masqueradeRules(): string {
+  return [
+    'table ip svcplane-node {',
+    '  chain postrouting {',
+    '    type nat hook postrouting priority 100; policy accept;',
+    `    ip saddr ${POD_SUPERNET} ip daddr != { ${POD_SUPERNET}, ${SERVICE_CIDR} } oifname "eth0" masquerade;`,
+    '  }',
+    '}',
+  ].join('\n') + '\n';
+}
+
+/** Create the whole topology. Idempotent only in the sense that it first removes leftovers. */
+export async function createTopology(spec: TopologySpec): Promise<void> {
+  for (const ns of [spec.lanNetns, spec.clientNetns, ...spec.nodes.map((n) => n.netns)]) {
+    if (netnsExists(ns)) runSync(['ip', 'netns', 'del', ns], { allowFail: true });
+    await run(['ip', 'netns', 'add', ns]);
+  }
+  await ipBatch(spec.lanNetns, [
+    'link set lo up',
+    'link add br0 type bridge',
+    `addr add ${LAN_GATEWAY}/16 dev br0`,
+    'link set br0 up',
+  ]);
+  const hosts = [
+    ...spec.nodes.map((n) => ({ netns: n.netns, ip: n.ip, tag: `n${n.index}` })),
+    { netns: spec.clientNetns, ip: CLIENT_IP, tag: 'client' },
+  ];
+  // veth pairs are created in the lan namespace, one end moved into the host's namespace as eth0.
+  await ipBatch(spec.lanNetns, hosts.flatMap((h) => [
+    `link add v-${h.tag} type veth peer name eth0 netns ${h.netns}`,
+    `link set v-${h.tag} master br0`,
+    `link set v-${h.tag} up`,
+  ]));
+  await Promise.all(spec.nodes.map(async (n) => {
+    const lines = [
+      'link set lo up',
+      `addr add ${n.ip}/16 dev eth0`,
+      'link set eth0 up',
+      'link add cni0 type bridge',
+      `addr add ${n.gateway}/24 dev cni0`,
+      'link set cni0 up',
+      `route add default via ${LAN_GATEWAY}`,
+      ...spec.nodes.filter((o) => o !== n).map((o) => `route add ${o.podCIDR} via ${o.ip}`),
+    ];
+    await ipBatch(n.netns, lines);
+    await sysctl(n.netns, {
+      'net.ipv4.ip_forward': '1',
+      'net.ipv4.conf.all.route_localnet': '1',
+      'net.ipv4.conf.all.rp_filter': '0',
+      'net.ipv4.conf.default.rp_filter': '0',
+      'net.bridge.bridge-nf-call-iptables': '1',
+    });
+    await run(['nft', '-f', '-'], { netns: n.netns, input: masqueradeRules() });
+  }));
+  await ipBatch(spec.clientNetns, [
+    'link set lo up',
+    `addr add ${CLIENT_IP}/16 dev eth0`,
+    `addr add ${EXTERNAL_IP}/32 dev lo`,
+    'link set eth0 up',
+    `route add default via ${LAN_GATEWAY}`,
+  ]);
+  // The lan routes pod CIDRs to their nodes (so the outside client can reach pods through the lan
+  // router, like a kind host with routes) and answers for the outside host's extra address.
+  await ipBatch(spec.lanNetns, [
+    ...spec.nodes.map((n) => `route add ${n.podCIDR} via ${n.ip}`),
+    `route add ${EXTERNAL_IP}/32 via ${CLIENT_IP}`,
+  ]);
+  await sysctl(spec.lanNetns, { 'net.ipv4.ip_forward': '1' });
+  // Nodes reach the outside host's 192.0.2.42 through the lan router (their default route).
+}
+
+/** Kill every process in a namespace, then delete it. */
+export function deleteNetns(name: string): void {
+  const pids = runSync(['ip', 'netns', 'pids', name], { allowFail: true }).stdout.split('\n').filter(Boolean);
+  for (const pid of pids) { try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ } }
+  runSync(['ip', 'netns', 'del', name], { allowFail: true });
+  runSync(['rm', '-rf', `/etc/netns/${name}`], { allowFail: true });
+}
+
+/** Remove everything the topology (and pods in it) created. Safe to call on a half-built cluster. */
+export function destroyTopology(spec: TopologySpec): void {
+  for (const ns of clusterNetnsNames(spec)) deleteNetns(ns);
+}
