@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what svcplane needs on a fresh Debian machine, then builds it. Safe to re-run.
+#   Debian packages: the kernel tools the cluster drives (ip, nft, iptables, conntrack), the
+#   clients the tests and the demo use (curl, dig/nslookup), etcd for the etcd store;
+#   with --bench also the peers the benchmarks compare against.
+#   npm dependencies (npm ci) and the TypeScript build (dist/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(nftables iptables iproute2 conntrack dnsutils curl iputils-ping procps util-linux etcd-server etcd-client)
+if [[ "${1:-}" == "--bench" ]]; then PKGS+=(haproxy dnsmasq-base wrk iperf3 dnsperf); fi
+
+missing=()
+for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}" >&2
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# etcd-server's package starts a system etcd on 2379; svcplane runs its own members, so stop it.
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now etcd >/dev/null 2>&1 || true; fi
+pkill -x etcd -U 0 --parent 1 >/dev/null 2>&1 || true
+
+if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
+  echo "setup: installing npm dependencies" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+echo "setup: building" >&2
+npx tsc -p tsconfig.json
