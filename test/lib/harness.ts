@@ -60,7 +60,7 @@ export class TestCluster {
   }
 
   /** Poll until fn returns a truthy value, or throw with the last value seen. */
-  async eventually<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 60_000, stepMs = 250): Promise<T> {
+  async eventually<T>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 60_000, stepMs = 250): Promise<T> {
     const end = Date.now() + timeoutMs;
     let last: unknown;
     for (;;) {
@@ -78,11 +78,11 @@ export class TestCluster {
 
   /** Wait until every pod matching a selector is Running and Ready; returns them. */
   async podsReady(selector: string, count: number, namespace = 'default', timeoutMs = 90_000): Promise<any[]> {
-    return this.eventually<any[] | undefined>(`${count} ready pods ${selector} in ${namespace}`, () => {
+    return this.eventually<any[]>(`${count} ready pods ${selector} in ${namespace}`, () => {
       const pods = JSON.parse(this.k('get', 'pods', '-n', namespace, '-l', selector, '-o', 'json')).items as any[];
       const ready = pods.filter((p) => !p.metadata.deletionTimestamp && p.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'));
       return ready.length === count && pods.length === count ? ready : undefined;
-    }, timeoutMs, 500) as Promise<any[]>;
+    }, timeoutMs, 500);
   }
 
   async destroy(): Promise<void> {
