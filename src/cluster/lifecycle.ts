@@ -94,8 +94,16 @@ export async function up(o: UpOptions): Promise<ClusterConfig> {
   }
   preflight(c.proxyMode);
   const t0 = Date.now();
-  if (supervisorPid(c)) {
-    out(`cluster "${c.name}" is already running (svcplane status --name ${c.name})`);
+  const running = supervisorPid(c);
+  if (running) {
+    if (existing && (existing.proxyMode !== c.proxyMode || existing.scheduler !== c.scheduler)) {
+      saveConfig(c);
+      process.kill(running, 'SIGHUP');
+      out(`cluster "${c.name}" is running: switching its proxies to mode ${c.proxyMode}, scheduler ${c.scheduler}`);
+      await waitForProxies(c, Date.now());
+    } else {
+      out(`cluster "${c.name}" is already running (svcplane status --name ${c.name})`);
+    }
     return c;
   }
   if (!c.apiserverPort || !(await portFree(c.apiserverPort))) c.apiserverPort = await choosePort(c.apiservers);
@@ -137,6 +145,18 @@ export async function up(o: UpOptions): Promise<ClusterConfig> {
   out(`kubeconfig: ${p.kubeconfig}`);
   out(`  kubectl --kubeconfig ${p.kubeconfig} get nodes      (or: svcplane kubeconfig --name ${c.name} --merge)`);
   return c;
+}
+
+/** Wait until every node's proxy was (re)started after `since` and has been up a moment. */
+async function waitForProxies(c: ClusterConfig, since: number): Promise<void> {
+  const p = paths(c.dataDir);
+  const names = specOf(c).nodes.map((n) => `proxy-${n.name}`);
+  await waitFor(async () => {
+    try {
+      const st = JSON.parse(readFileSync(p.supervisorState, 'utf8')) as { components: ComponentState[] };
+      return names.every((n) => st.components.some((s) => s.name === n && s.pid && s.startedAt && Date.parse(s.startedAt) >= since - 1000 && Date.now() - Date.parse(s.startedAt) > 1500));
+    } catch { return false; }
+  }, 30_000, 200);
 }
 
 /** Names of every namespace that belongs to cluster `name` (nodes, lan, client, pods). */

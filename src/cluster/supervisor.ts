@@ -10,7 +10,7 @@ import { closeSync, mkdirSync, openSync, writeFileSync, unlinkSync } from 'node:
 import http from 'node:http';
 import { selfCommand } from '../cli/self.js';
 import { clusterComponents, type ComponentSpec } from './components.js';
-import { paths, type ClusterConfig } from './config.js';
+import { loadConfig, paths, type ClusterConfig } from './config.js';
 import { bootstrapCluster } from './bootstrap.js';
 
 const RESTART_MIN_MS = 500;
@@ -115,6 +115,24 @@ export async function supervise(c: ClusterConfig): Promise<void> {
     try { unlinkSync(p.supervisorPid); } catch { /* already gone */ }
   };
 
+  // SIGHUP: re-read cluster.json and restart the components whose flags changed
+  // (this is how `svcplane up --proxy-mode X` switches a running cluster's proxies).
+  process.on('SIGHUP', () => {
+    try {
+      const next = loadConfig(c.name, c.dataDir);
+      if (!next) return;
+      for (const spec of clusterComponents(next)) {
+        const r = running.get(spec.name);
+        if (!r || r.spec.args.join('\0') === spec.args.join('\0')) continue;
+        log('flags changed; restarting', { name: spec.name, args: spec.args });
+        r.spec = spec;
+        r.backoffMs = RESTART_MIN_MS;
+        if (r.child) r.child.kill('SIGTERM'); else start(r);
+      }
+    } catch (e) {
+      log('reload failed', { error: String(e) });
+    }
+  });
   process.on('SIGTERM', () => void stopAll().then(() => process.exit(0)));
   process.on('SIGINT', () => void stopAll().then(() => process.exit(0)));
 
