@@ -1,0 +1,222 @@
+/**
+ * @module dns/controller
+ * Watching is separate from answering (CoreDNS plugin/kubernetes/controller.go). `DnsController` is
+ * what the record builders read: Services and EndpointSlices by name and by IP, namespaces, the SOA
+ * serial and whether the caches have synced. `DnsIndex` implements it in memory and is fed either by
+ * `KubeDnsController` (informers on any Kubernetes API server) or directly by tests.
+ */
+import type { KubeObject } from '../api/types.js';
+import { res } from '../api/registry.js';
+import type { Client } from '../client/rest.js';
+import { Informer } from '../client/informer.js';
+import {
+  type DnsEndpoints, type DnsService, isHeadless, sameEndpoints, sameService, slim, toDnsEndpoints, toDnsService,
+} from './objects.js';
+
+/** What changed, so answer caches can drop just the affected names. */
+export interface Change {
+  /** "ns/name" of Services whose names may answer differently now. */
+  services: string[];
+  /** Answers by IP (PTR) may differ. */
+  reverse: boolean;
+  /** A namespace appeared or went away: anything may differ. */
+  all: boolean;
+}
+
+export interface DnsController {
+  hasSynced(): boolean;
+  service(namespace: string, name: string): DnsService | undefined;
+  /** Every EndpointSlice of a Service. */
+  endpoints(namespace: string, service: string): DnsEndpoints[];
+  namespaceExists(namespace: string): boolean;
+  /** Services whose ClusterIPs include ip. */
+  servicesByIP(ip: string): DnsService[];
+  /** EndpointSlices with a ready address ip. */
+  endpointsByIP(ip: string): DnsEndpoints[];
+  /** Unix seconds of the last change DNS can see: the SOA serial. */
+  modified(): number;
+  onChange(fn: (c: Change) => void): void;
+}
+
+const key = (ns: string, name: string): string => `${ns}/${name}`;
+
+function addTo<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
+  let s = m.get(k);
+  if (!s) m.set(k, (s = new Set()));
+  s.add(v);
+}
+function removeFrom<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
+  const s = m.get(k);
+  if (!s) return;
+  s.delete(v);
+  if (!s.size) m.delete(k);
+}
+
+/** The in-memory indexes DNS answers from. */
+export class DnsIndex implements DnsController {
+  private readonly services = new Map<string, DnsService>();
+  /** slice "ns/name" → projection */
+  private readonly slices = new Map<string, DnsEndpoints>();
+  /** service "ns/name" → slice keys */
+  private readonly slicesBySvc = new Map<string, Set<string>>();
+  private readonly svcByIP = new Map<string, Set<string>>();
+  private readonly slicesByIP = new Map<string, Set<string>>();
+  private readonly namespaces = new Set<string>();
+  private readonly listeners: ((c: Change) => void)[] = [];
+  private synced = false;
+  private lastModified: number;
+
+  constructor(private readonly now: () => number = () => Math.floor(Date.now() / 1000)) {
+    this.lastModified = now();
+  }
+
+  hasSynced(): boolean { return this.synced; }
+  markSynced(v = true): void { this.synced = v; }
+  modified(): number { return this.lastModified; }
+  onChange(fn: (c: Change) => void): void { this.listeners.push(fn); }
+
+  service(namespace: string, name: string): DnsService | undefined {
+    return this.services.get(key(namespace, name));
+  }
+
+  endpoints(namespace: string, service: string): DnsEndpoints[] {
+    const ks = this.slicesBySvc.get(key(namespace, service));
+    if (!ks) return [];
+    const out: DnsEndpoints[] = [];
+    for (const k of ks) { const e = this.slices.get(k); if (e) out.push(e); }
+    return out;
+  }
+
+  namespaceExists(namespace: string): boolean { return this.namespaces.has(namespace); }
+
+  servicesByIP(ip: string): DnsService[] {
+    const out: DnsService[] = [];
+    for (const k of this.svcByIP.get(ip) ?? []) { const s = this.services.get(k); if (s) out.push(s); }
+    return out;
+  }
+
+  endpointsByIP(ip: string): DnsEndpoints[] {
+    const out: DnsEndpoints[] = [];
+    for (const k of this.slicesByIP.get(ip) ?? []) { const e = this.slices.get(k); if (e) out.push(e); }
+    return out;
+  }
+
+  get serviceCount(): number { return this.services.size; }
+
+  private changed(c: Change): void {
+    this.lastModified = this.now();
+    for (const l of this.listeners) l(c);
+  }
+
+  /** Add or replace a Service (an API object or a projection). Returns false when DNS sees no difference. */
+  upsertService(o: KubeObject | DnsService): boolean {
+    const s = 'clusterIPs' in o ? o as DnsService : toDnsService(o);
+    const k = key(s.namespace, s.name);
+    const old = this.services.get(k);
+    if (old && sameService(old, s)) return false;
+    if (old) for (const ip of old.clusterIPs) removeFrom(this.svcByIP, ip, k);
+    this.services.set(k, s);
+    if (!isHeadless(s)) for (const ip of s.clusterIPs) if (ip) addTo(this.svcByIP, ip, k);
+    this.changed({ services: [k], reverse: true, all: false });
+    return true;
+  }
+
+  deleteService(namespace: string, name: string): void {
+    const k = key(namespace, name);
+    const old = this.services.get(k);
+    if (!old) return;
+    for (const ip of old.clusterIPs) removeFrom(this.svcByIP, ip, k);
+    this.services.delete(k);
+    this.changed({ services: [k], reverse: true, all: false });
+  }
+
+  upsertEndpointSlice(o: KubeObject | DnsEndpoints): boolean {
+    const e = 'addresses' in o ? o as DnsEndpoints : toDnsEndpoints(o);
+    const k = key(e.namespace, e.name);
+    const old = this.slices.get(k);
+    if (old && sameEndpoints(old, e)) return false;
+    if (old) this.unindexSlice(k, old);
+    this.slices.set(k, e);
+    if (e.service) addTo(this.slicesBySvc, key(e.namespace, e.service), k);
+    for (const a of e.addresses) addTo(this.slicesByIP, a.ip, k);
+    const svcs = [key(e.namespace, e.service)];
+    if (old && old.service !== e.service) svcs.push(key(old.namespace, old.service));
+    this.changed({ services: svcs, reverse: true, all: false });
+    return true;
+  }
+
+  deleteEndpointSlice(namespace: string, name: string): void {
+    const k = key(namespace, name);
+    const old = this.slices.get(k);
+    if (!old) return;
+    this.unindexSlice(k, old);
+    this.slices.delete(k);
+    this.changed({ services: [key(old.namespace, old.service)], reverse: true, all: false });
+  }
+
+  private unindexSlice(k: string, old: DnsEndpoints): void {
+    if (old.service) removeFrom(this.slicesBySvc, key(old.namespace, old.service), k);
+    for (const a of old.addresses) removeFrom(this.slicesByIP, a.ip, k);
+  }
+
+  addNamespace(name: string): void {
+    if (this.namespaces.has(name)) return;
+    this.namespaces.add(name);
+    this.changed({ services: [], reverse: false, all: true });
+  }
+
+  deleteNamespace(name: string): void {
+    if (!this.namespaces.delete(name)) return;
+    this.changed({ services: [], reverse: false, all: true });
+  }
+}
+
+export interface KubeDnsControllerOptions {
+  /** Re-deliver cached objects this often (0 = never). */
+  resyncMs?: number;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+/**
+ * Informers for Services, EndpointSlices (discovery.k8s.io/v1) and Namespaces feeding a DnsIndex.
+ * Pods are not watched: pod records are answered in "pods insecure" mode, from the name alone.
+ */
+export class KubeDnsController {
+  readonly index: DnsIndex;
+  private readonly informers: Informer[] = [];
+
+  constructor(private readonly client: Client, index?: DnsIndex, private readonly opts: KubeDnsControllerOptions = {}) {
+    this.index = index ?? new DnsIndex();
+  }
+
+  async start(): Promise<void> {
+    const idx = this.index;
+    const resync = this.opts.resyncMs ?? 0;
+    const services = new Informer(this.client, res('services'), { resyncMs: resync });
+    services.addHandlers({
+      add: (o) => { idx.upsertService(o); slim(o); },
+      update: (_old, o) => { if (o.spec) { idx.upsertService(o); slim(o); } },
+      delete: (o) => idx.deleteService(o.metadata?.namespace ?? '', o.metadata?.name ?? ''),
+    });
+    const slices = new Informer(this.client, res('endpointslices'), { resyncMs: resync });
+    slices.addHandlers({
+      add: (o) => { idx.upsertEndpointSlice(o); slim(o); },
+      update: (_old, o) => { if ((o as any).addressType || (o as any).endpoints) { idx.upsertEndpointSlice(o); slim(o); } },
+      delete: (o) => idx.deleteEndpointSlice(o.metadata?.namespace ?? '', o.metadata?.name ?? ''),
+    });
+    const namespaces = new Informer(this.client, res('namespaces'), { resyncMs: resync });
+    namespaces.addHandlers({
+      add: (o) => { idx.addNamespace(o.metadata?.name ?? ''); slim(o); },
+      update: (_old, o) => { if (o.metadata?.name) idx.addNamespace(o.metadata.name); slim(o); },
+      delete: (o) => idx.deleteNamespace(o.metadata?.name ?? ''),
+    });
+    this.informers.push(services, slices, namespaces);
+    await Promise.all(this.informers.map((i) => i.start()));
+    idx.markSynced();
+    this.opts.log?.('informers synced', { services: idx.serviceCount });
+  }
+
+  stop(): void {
+    for (const i of this.informers) i.stop();
+  }
+}

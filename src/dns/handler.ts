@@ -1,0 +1,202 @@
+/**
+ * @module dns/handler
+ * ServeDNS: one query in, at most one answer out. Names in the cluster zone (and PTR for addresses we
+ * know) are answered from the controller's indexes; every answer is compiled to bytes once and kept
+ * per (name, type) until a change to the Service behind that name drops it, so a repeated query costs a
+ * parse, a map lookup and a copy. Everything else goes to the cache and the forwarder.
+ */
+import * as dnsPacket from 'dns-packet';
+import type { Change, DnsController } from './controller.js';
+import { ResponseCache, truncated } from './cache/cache.js';
+import { ForwardError, type Forwarder } from './forward/forward.js';
+import type { DnsMetrics } from './metrics.js';
+import { inZone, trimZone } from './parse.js';
+import { ZoneRecords, type Answer, type ZoneOptions } from './records.js';
+import { isReverse, reverseRecords } from './reverse.js';
+import {
+  buildResponse, CLASS_IN, type Compiled, errorResponse, FLAG_AA, keyToName, parseQuery, Query, RCODE, type RR, TYPE, Writer,
+} from './wire.js';
+
+/** Compiled answers kept at most (names); past it the whole table is dropped and rebuilt on demand. */
+const DEFAULT_COMPILED_CAPACITY = 200_000;
+const MAX_TCP_SIZE = 65535;
+const GROUP_STATIC = '';
+const GROUP_REVERSE = '#reverse';
+
+export interface HandlerOptions extends ZoneOptions {
+  controller: DnsController;
+  forwarder?: Forwarder;
+  cache?: ResponseCache;
+  metrics?: DnsMetrics;
+  /** Send reverse names we do not know upstream (kubeadm: `fallthrough in-addr.arpa ip6.arpa`). */
+  reverseFallthrough?: boolean;
+  compiledCapacity?: number;
+}
+
+export type Reply = (b: Buffer) => void;
+
+export class DnsHandler {
+  readonly records: ZoneRecords;
+  private readonly ctl: DnsController;
+  private readonly zone: string;
+  private readonly writer = new Writer();
+  private readonly q = new Query();
+  /** question key → qtype → compiled answer */
+  private readonly compiled = new Map<string, Map<number, Compiled>>();
+  /** group (a Service "ns/name", reverse, static) → question keys */
+  private readonly groups = new Map<string, Set<string>>();
+  private readonly capacity: number;
+
+  constructor(private readonly opts: HandlerOptions) {
+    this.ctl = opts.controller;
+    this.records = new ZoneRecords(opts.controller, opts);
+    this.zone = this.records.zone;
+    this.capacity = opts.compiledCapacity ?? DEFAULT_COMPILED_CAPACITY;
+    this.ctl.onChange((c) => this.invalidate(c));
+  }
+
+  get compiledNames(): number { return this.compiled.size; }
+
+  /** Handle one query (msg must not be reused by the caller until reply is called). */
+  handle(msg: Buffer, tcp: boolean, ipv6: boolean, reply: Reply): void {
+    const start = performance.now();
+    const q = this.q;
+    const m = this.opts.metrics;
+    const send = (b: Buffer, qtype: number): void => {
+      m?.request(tcp, ipv6, qtype, b.length >= 4 ? b[3] & 0xf : 0, (performance.now() - start) / 1000);
+      reply(b);
+    };
+    let rc: number;
+    try {
+      rc = parseQuery(msg, q);
+    } catch {
+      rc = RCODE.FORMERR;
+    }
+    if (rc < 0) return; // not even an ID to answer to, or a response: drop
+    if (rc > 0) return send(errorResponse(msg, q, rc, q.questionEnd > 12), q.qtype);
+    if (q.edns && q.ednsVersion > 0) return send(errorResponse(msg, q, RCODE.BADVERS, true), q.qtype);
+    const limit = tcp ? MAX_TCP_SIZE : q.udpSize;
+    const byType = this.compiled.get(q.key);
+    const hit = byType?.get(q.qtype);
+    if (hit) return send(buildResponse(msg, q, hit, limit), q.qtype);
+    try {
+      this.slow(msg, q, tcp, limit, send);
+    } catch (e) {
+      if (m) m.panics++;
+      console.error(JSON.stringify({ level: 'error', component: 'dns', msg: 'query failed', qname: keyToName(q.key), qtype: q.qtype, error: String((e as Error)?.stack ?? e) }));
+      send(errorResponse(msg, q, RCODE.SERVFAIL, true), q.qtype);
+    }
+  }
+
+  private slow(msg: Buffer, q: Query, tcp: boolean, limit: number, send: (b: Buffer, qtype: number) => void): void {
+    const name = keyToName(q.key);
+    if (q.qclass === CLASS_IN && !q.odd) {
+      if (inZone(name, this.zone)) {
+        const a = this.records.answer(name, q.qtype);
+        return this.finish(msg, q, name, a, groupOf(name, this.zone), limit, send);
+      }
+      if (isReverse(name) && q.qtype === TYPE.PTR) {
+        const ptr = reverseRecords(this.ctl, this.zone, this.records.ttl, name, this.opts.endpointPodNames);
+        if (ptr || !this.opts.forwarder || this.opts.reverseFallthrough === false) {
+          const a: Answer = { rcode: RCODE.NOERROR, answer: ptr ?? [], authority: [], additional: [], cacheable: true };
+          if (!ptr) { a.rcode = this.ctl.hasSynced() ? RCODE.NXDOMAIN : RCODE.SERVFAIL; a.authority = [this.records.soa()]; a.cacheable = false; }
+          return this.finish(msg, q, name, a, GROUP_REVERSE, limit, send);
+        }
+      }
+    }
+    this.forward(msg, q, tcp, limit, send);
+  }
+
+  /** Compile an answer, keep it when it may be kept, and send it. */
+  private finish(msg: Buffer, q: Query, name: string, a: Answer, group: string, limit: number, send: (b: Buffer, qtype: number) => void): void {
+    if (a.external && this.opts.forwarder) {
+      // An ExternalName outside the zone: CNAME plus whatever the upstream says about its target.
+      const qm = Buffer.from(msg.subarray(0, q.questionEnd + (q.edns ? 11 : 0)));
+      const snapshot = Object.assign(new Query(), q);
+      const ext = a.external;
+      this.opts.forwarder.lookup(ext.name, ext.qtype).then((resp) => {
+        const d = dnsPacket.decode(resp);
+        for (const r of d.answers ?? []) {
+          const rr = fromPacket(r);
+          if (rr) a.answer.push(rr);
+        }
+      }, () => { /* upstream silent: the CNAME alone still tells the client where to look */ }).finally(() => {
+        const c = this.writer.compile(snapshot.key, a.rcode, FLAG_AA, a.answer, a.authority, a.additional);
+        send(buildResponse(qm, snapshot, c, limit), snapshot.qtype);
+      });
+      return;
+    }
+    const c = this.writer.compile(q.key, a.rcode, a.rcode === RCODE.REFUSED ? 0 : FLAG_AA, a.answer, a.authority, a.additional);
+    if (a.cacheable && !a.external && this.ctl.hasSynced()) this.keep(q.key, q.qtype, c, group);
+    send(buildResponse(msg, q, c, limit), q.qtype);
+    void name;
+  }
+
+  private keep(key: string, qtype: number, c: Compiled, group: string): void {
+    let byType = this.compiled.get(key);
+    if (!byType) {
+      if (this.compiled.size >= this.capacity) { this.compiled.clear(); this.groups.clear(); }
+      this.compiled.set(key, (byType = new Map()));
+      let g = this.groups.get(group);
+      if (!g) this.groups.set(group, (g = new Set()));
+      g.add(key);
+    }
+    byType.set(qtype, c);
+  }
+
+  private invalidate(c: Change): void {
+    if (c.all) { this.compiled.clear(); this.groups.clear(); return; }
+    for (const s of c.services) this.dropGroup(s);
+    if (c.reverse) this.dropGroup(GROUP_REVERSE);
+  }
+
+  private dropGroup(g: string): void {
+    const keys = this.groups.get(g);
+    if (!keys) return;
+    for (const k of keys) this.compiled.delete(k);
+    this.groups.delete(g);
+  }
+
+  private forward(msg: Buffer, q: Query, tcp: boolean, limit: number, send: (b: Buffer, qtype: number) => void): void {
+    const fwd = this.opts.forwarder;
+    if (!fwd) return send(errorResponse(msg, q, RCODE.REFUSED, true), q.qtype);
+    const cache = this.opts.cache;
+    const key = cache ? ResponseCache.key(q) : '';
+    if (cache) {
+      const hit = cache.serve(key, msg, q, limit);
+      if (hit) return send(hit, q.qtype);
+    }
+    const snapshot = Object.assign(new Query(), q);
+    const own = Buffer.from(msg);
+    fwd.query(own, q.questionEnd, tcp).then((resp) => {
+      cache?.store(key, resp);
+      // Our question, in the client's spelling, and the client's ID.
+      own.copy(resp, 12, 12, snapshot.questionEnd);
+      send(resp.length > limit ? truncated(resp, own, snapshot) : resp, snapshot.qtype);
+    }, (e) => {
+      const rc = e instanceof ForwardError && e.code === 'limit' ? RCODE.REFUSED : RCODE.SERVFAIL;
+      send(errorResponse(own, snapshot, rc, true), snapshot.qtype);
+    });
+  }
+}
+
+/** Which cached answers a change can affect: names below a Service belong to that Service. */
+function groupOf(name: string, zone: string): string {
+  const base = trimZone(name, zone);
+  if (!base) return GROUP_STATIC;
+  const segs = base.split('.');
+  const n = segs.length;
+  if (n >= 3 && segs[n - 1] === 'svc') return `${segs[n - 2]}/${segs[n - 3]}`;
+  return GROUP_STATIC;
+}
+
+function fromPacket(r: dnsPacket.Answer): RR | null {
+  const name = r.name.toLowerCase().replace(/\.$/, '');
+  const ttl = (r as { ttl?: number }).ttl ?? 0;
+  switch (r.type) {
+    case 'A': return { name, type: TYPE.A, ttl, data: r.data };
+    case 'AAAA': return { name, type: TYPE.AAAA, ttl, data: r.data };
+    case 'CNAME': return { name, type: TYPE.CNAME, ttl, data: r.data.toLowerCase().replace(/\.$/, '') };
+    default: return null;
+  }
+}

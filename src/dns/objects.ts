@@ -1,0 +1,131 @@
+/**
+ * @module dns/objects
+ * Slim projections of Services and EndpointSlices: only what DNS answers from (like CoreDNS's
+ * plugin/kubernetes/object). Holding these instead of whole API objects keeps 10k Services in a
+ * few megabytes, and comparing projections tells which updates DNS cannot see.
+ */
+import type { KubeObject } from '../api/types.js';
+
+/** The label that ties an EndpointSlice to its Service (discovery.k8s.io/v1). */
+export const LABEL_SERVICE_NAME = 'kubernetes.io/service-name';
+export const CLUSTER_IP_NONE = 'None';
+
+export interface SvcPort { name: string; port: number; protocol: string }
+
+export interface DnsService {
+  name: string;
+  namespace: string;
+  type: string;
+  /** spec.clusterIPs (or [spec.clusterIP]); ['None'] for headless. */
+  clusterIPs: string[];
+  externalName: string;
+  /** One sentinel port -1 when the Service has none (CoreDNS does the same: A records still answer). */
+  ports: SvcPort[];
+}
+
+export interface DnsAddress {
+  ip: string;
+  /** endpoints[].hostname (StatefulSet pods behind their governing headless Service). */
+  hostname: string;
+  /** endpoints[].targetRef.name, when a valid label. */
+  targetRefName: string;
+}
+
+export interface DnsEndpoints {
+  /** The slice's own name (several slices may serve one Service). */
+  name: string;
+  namespace: string;
+  /** The Service this slice belongs to (label kubernetes.io/service-name). */
+  service: string;
+  /** Ready addresses only (conditions.ready unset counts as ready, per the API docs). */
+  addresses: DnsAddress[];
+  ports: SvcPort[];
+}
+
+type Obj = KubeObject & { spec?: any; status?: any; endpoints?: any[]; ports?: any[] };
+
+export function isHeadless(s: DnsService): boolean {
+  return s.clusterIPs[0] === CLUSTER_IP_NONE;
+}
+
+export function toDnsService(o: Obj): DnsService {
+  const spec = o.spec ?? {};
+  const ips: string[] = Array.isArray(spec.clusterIPs) && spec.clusterIPs.length ? [...spec.clusterIPs] : [spec.clusterIP ?? ''];
+  const ports: SvcPort[] = Array.isArray(spec.ports) && spec.ports.length
+    ? spec.ports.map((p: any) => ({ name: String(p.name ?? ''), port: Number(p.port ?? -1), protocol: String(p.protocol ?? 'TCP') }))
+    : [{ name: '', port: -1, protocol: '' }];
+  return {
+    name: o.metadata?.name ?? '',
+    namespace: o.metadata?.namespace ?? '',
+    type: String(spec.type ?? 'ClusterIP'),
+    clusterIPs: ips,
+    externalName: String(spec.externalName ?? ''),
+    ports,
+  };
+}
+
+function ready(v: unknown): boolean {
+  return v === undefined || v === null || v === true;
+}
+
+export function toDnsEndpoints(o: Obj): DnsEndpoints {
+  const addresses: DnsAddress[] = [];
+  for (const ep of o.endpoints ?? []) {
+    if (!ready(ep?.conditions?.ready)) continue;
+    const ref = ep.targetRef?.name;
+    for (const ip of ep.addresses ?? []) {
+      addresses.push({
+        ip: String(ip),
+        hostname: String(ep.hostname ?? ''),
+        // Names longer than a label cannot appear in a DNS name.
+        targetRefName: typeof ref === 'string' && ref.length < 64 ? ref : '',
+      });
+    }
+  }
+  const ports: SvcPort[] = Array.isArray(o.ports) && o.ports.length
+    ? o.ports.map((p: any) => ({ name: String(p.name ?? ''), port: p.port == null ? -1 : Number(p.port), protocol: String(p.protocol ?? 'TCP') }))
+    : [{ name: '', port: -1, protocol: '' }];
+  return {
+    name: o.metadata?.name ?? '',
+    namespace: o.metadata?.namespace ?? '',
+    service: o.metadata?.labels?.[LABEL_SERVICE_NAME] ?? '',
+    addresses,
+    ports,
+  };
+}
+
+/**
+ * The DNS name of an endpoint: its hostname, else (endpoint_pod_names) its pod's name, else its
+ * IP with dashes (10-244-1-5; for IPv6 colons become dashes and a trailing dash gets a 0).
+ */
+export function endpointHostname(a: DnsAddress, endpointPodNames = false): string {
+  if (a.hostname) return a.hostname;
+  if (endpointPodNames && a.targetRefName) return a.targetRefName;
+  if (a.ip.includes('.')) return a.ip.replaceAll('.', '-');
+  if (a.ip.includes(':')) {
+    const h = a.ip.replaceAll(':', '-');
+    return h.endsWith('-') ? h + '0' : h;
+  }
+  return '';
+}
+
+/** Equal projections answer every question the same way. */
+export function sameService(a: DnsService | undefined, b: DnsService | undefined): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+export function sameEndpoints(a: DnsEndpoints | undefined, b: DnsEndpoints | undefined): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * Drop everything of an API object but what an informer needs to track it (name, namespace,
+ * resourceVersion), once its projection is taken: the informer's cache then costs bytes, not kilobytes,
+ * per object. CoreDNS does the same (`*svc = api.Service{}` in object/service.go).
+ */
+export function slim(o: KubeObject): void {
+  const m = o.metadata ?? {};
+  const keep = { name: m.name, namespace: m.namespace, resourceVersion: m.resourceVersion, uid: m.uid };
+  for (const k of Object.keys(o)) if (k !== 'kind' && k !== 'apiVersion') delete (o as any)[k];
+  o.metadata = keep;
+}
