@@ -99,7 +99,7 @@ export class DnsHandler {
         const ptr = reverseRecords(this.ctl, this.zone, this.records.ttl, name, this.opts.endpointPodNames);
         if (ptr || !this.opts.forwarder || this.opts.reverseFallthrough === false) {
           const a: Answer = { rcode: RCODE.NOERROR, answer: ptr ?? [], authority: [], additional: [], cacheable: true };
-          if (!ptr) { a.rcode = this.ctl.hasSynced() ? RCODE.NXDOMAIN : RCODE.SERVFAIL; a.authority = [this.records.soa()]; a.cacheable = false; }
+          if (!ptr) { a.rcode = this.ctl.hasSynced() ? RCODE.NXDOMAIN : RCODE.SERVFAIL; a.authority = [this.records.soa(name.endsWith('ip6.arpa') ? 'ip6.arpa' : 'in-addr.arpa')]; a.cacheable = false; }
           return this.finish(msg, q, name, a, GROUP_REVERSE, limit, send);
         }
       }

@@ -69,8 +69,8 @@ export class ZoneRecords {
   }
 
   /** The SOA for negative answers and SOA queries (CoreDNS plugin.SOA). */
-  soa(): RR {
-    const z = this.zone;
+  soa(zone = this.zone): RR {
+    const z = zone;
     return {
       name: z, type: TYPE.SOA, ttl: Math.min(this.ttl, SOA_MAX_TTL),
       data: {
