@@ -79,7 +79,7 @@ export function encodeQuery(name: string, type: string, o: AskOpts = {}): Buffer
     type: 'query', id: o.id ?? 4242, flags: o.rd === false ? 0 : dnsPacket.RECURSION_DESIRED,
     questions: [{ name, type: type as dnsPacket.RecordType, class: 'IN' }],
   };
-  if (edns) pkt.additionals = [{ type: 'OPT', name: '.', udpPayloadSize: edns.udpPayloadSize ?? 1232, flags: 0, options: [], ...(edns.version ? { version: edns.version } : {}) } as any];
+  if (edns) pkt.additionals = [{ type: 'OPT', name: '.', udpPayloadSize: edns.udpPayloadSize ?? 1232, flags: 0, options: [], ...(edns.version ? { ednsVersion: edns.version } : {}) } as any];
   return dnsPacket.encode(pkt);
 }
 
