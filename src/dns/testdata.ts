@@ -71,6 +71,12 @@ export function testIndex(): DnsIndex {
   return idx;
 }
 
+/** dns-packet's decoded packet; its typings leave out the rcode it sets. */
+export type Decoded = dnsPacket.DecodedPacket & { rcode: string };
+export function decode(b: Buffer): Decoded {
+  return dnsPacket.decode(b) as Decoded;
+}
+
 export interface AskOpts { id?: number; rd?: boolean; edns?: { udpPayloadSize?: number; version?: number } | false; tcp?: boolean }
 
 export function encodeQuery(name: string, type: string, o: AskOpts = {}): Buffer {
@@ -91,10 +97,10 @@ export function askRaw(h: DnsHandler, msg: Buffer, tcp = false, waitMs = 3000): 
   });
 }
 
-export async function ask(h: DnsHandler, name: string, type: string, o: AskOpts = {}): Promise<dnsPacket.DecodedPacket> {
+export async function ask(h: DnsHandler, name: string, type: string, o: AskOpts = {}): Promise<Decoded> {
   const raw = await askRaw(h, encodeQuery(name, type, o), o.tcp);
   if (!raw) throw new Error(`no answer for ${name} ${type}`);
-  return dnsPacket.decode(raw);
+  return decode(raw);
 }
 
 /** Flag names set in a decoded packet, in dig's order. */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as dnsPacket from 'dns-packet';
 import { DnsHandler } from './handler.js';
-import { askRaw, encodeQuery, service, slice, testIndex } from './testdata.js';
+import { askRaw, decode, encodeQuery, service, slice, testIndex } from './testdata.js';
 
 function handler(): DnsHandler {
   const idx = testIndex();
@@ -21,15 +21,15 @@ const opt = (p: dnsPacket.DecodedPacket): any => p.additionals?.find((r) => r.ty
 test('EDNS0: the OPT record is echoed with the client buffer size (clamped to 512..4096); none without EDNS', async () => {
   const h = handler();
   for (const [asked, echoed] of [[1232, 1232], [100, 512], [65000, 4096]]) {
-    const r = dnsPacket.decode((await askRaw(h, encodeQuery('myapp.default.svc.cluster.local', 'A', { edns: { udpPayloadSize: asked } })))!);
+    const r = decode((await askRaw(h, encodeQuery('myapp.default.svc.cluster.local', 'A', { edns: { udpPayloadSize: asked } })))!);
     assert.equal(r.rcode, 'NOERROR');
     assert.equal(opt(r)?.udpPayloadSize, echoed);
     assert.equal(r.additionals?.length, 1);
   }
-  const plain = dnsPacket.decode((await askRaw(h, encodeQuery('myapp.default.svc.cluster.local', 'A')))!);
+  const plain = decode((await askRaw(h, encodeQuery('myapp.default.svc.cluster.local', 'A')))!);
   assert.equal(opt(plain), undefined);
   // negative answers carry OPT too
-  const nx = dnsPacket.decode((await askRaw(h, encodeQuery('nope.default.svc.cluster.local', 'A', { edns: {} })))!);
+  const nx = decode((await askRaw(h, encodeQuery('nope.default.svc.cluster.local', 'A', { edns: {} })))!);
   assert.equal(nx.rcode, 'NXDOMAIN');
   assert.ok(opt(nx));
 });
@@ -37,7 +37,7 @@ test('EDNS0: the OPT record is echoed with the client buffer size (clamped to 51
 test('EDNS0 version > 0 is answered BADVERS (extended rcode 16) with OPT version 0', async () => {
   const h = handler();
   const raw = (await askRaw(h, encodeQuery('myapp.default.svc.cluster.local', 'A', { edns: { version: 1 } })))!;
-  const r = dnsPacket.decode(raw);
+  const r = decode(raw);
   assert.equal(raw[3] & 0xf, 0, 'low rcode bits');
   const o = opt(r);
   assert.ok(o, 'OPT present');
@@ -53,38 +53,38 @@ test('UDP answers over 512 bytes (no EDNS) are cut at a record boundary with TC;
   const h = handler();
   const udp = (await askRaw(h, encodeQuery('big.dev.svc.cluster.local', 'A')))!;
   assert.ok(udp.length <= 512, `${udp.length} bytes`);
-  const r = dnsPacket.decode(udp);
+  const r = decode(udp);
   assert.ok(r.flags! & dnsPacket.TRUNCATED_RESPONSE, 'TC set');
   assert.ok(r.answers!.length > 0 && r.answers!.length < 60);
-  const tcp = dnsPacket.decode((await askRaw(h, encodeQuery('big.dev.svc.cluster.local', 'A'), true))!);
+  const tcp = decode((await askRaw(h, encodeQuery('big.dev.svc.cluster.local', 'A'), true))!);
   assert.equal(tcp.answers?.length, 60);
   assert.equal(tcp.flags! & dnsPacket.TRUNCATED_RESPONSE, 0);
-  const edns = dnsPacket.decode((await askRaw(h, encodeQuery('big.dev.svc.cluster.local', 'A', { edns: { udpPayloadSize: 4096 } })))!);
+  const edns = decode((await askRaw(h, encodeQuery('big.dev.svc.cluster.local', 'A', { edns: { udpPayloadSize: 4096 } })))!);
   assert.equal(edns.answers?.length, 60);
   assert.equal(edns.flags! & dnsPacket.TRUNCATED_RESPONSE, 0);
   // SRV with additional A records: answers fit, additional records are dropped without TC
   const srv = await askRaw(h, encodeQuery('_web._tcp.big.dev.svc.cluster.local', 'SRV'));
   assert.ok(srv!.length <= 512);
-  assert.ok(dnsPacket.decode(srv!).flags! & dnsPacket.TRUNCATED_RESPONSE);
+  assert.ok(decode(srv!).flags! & dnsPacket.TRUNCATED_RESPONSE);
 });
 
 test('0x20: the question and owner names keep the client spelling, also from compiled answers', async () => {
   const h = handler();
   for (const name of ['myapp.default.svc.cluster.local', 'MyApP.DeFaulT.sVc.CLUSTER.local', 'MYAPP.DEFAULT.SVC.CLUSTER.LOCAL']) {
-    const r = dnsPacket.decode((await askRaw(h, encodeQuery(name, 'A', { id: 777 })))!);
+    const r = decode((await askRaw(h, encodeQuery(name, 'A', { id: 777 })))!);
     assert.equal(r.id, 777);
     assert.equal(r.questions?.[0].name, name);
     assert.equal(r.answers?.[0].name, name);
     assert.equal((r.answers?.[0] as any).data, '10.96.3.215');
   }
-  const nx = dnsPacket.decode((await askRaw(h, encodeQuery('Nope.Default.Svc.Cluster.Local', 'A')))!);
+  const nx = decode((await askRaw(h, encodeQuery('Nope.Default.Svc.Cluster.Local', 'A')))!);
   assert.equal(nx.questions?.[0].name, 'Nope.Default.Svc.Cluster.Local');
   assert.equal(nx.authorities?.[0].name, 'Cluster.Local', 'SOA owner points into the question');
 });
 
 test('flags: ID echoed, RD copied, AA set for cluster answers, RA not set', async () => {
   const h = handler();
-  const r = dnsPacket.decode((await askRaw(h, encodeQuery('myapp.default.svc.cluster.local', 'A', { id: 9, rd: false })))!);
+  const r = decode((await askRaw(h, encodeQuery('myapp.default.svc.cluster.local', 'A', { id: 9, rd: false })))!);
   assert.equal(r.id, 9);
   assert.equal(r.flags! & dnsPacket.RECURSION_DESIRED, 0);
   assert.ok(r.flags! & dnsPacket.AUTHORITATIVE_ANSWER);
@@ -113,7 +113,7 @@ test('malformed queries: FORMERR, NOTIMP, or silence', async () => {
   // FORMERR keeps the ID
   const fe = (await askRaw(h, header(0xbeef, 0, 0)))!;
   assert.equal(fe.readUInt16BE(0), 0xbeef);
-  assert.ok(dnsPacket.decode(fe));
+  assert.ok(decode(fe));
 });
 
 test('garbage never crashes the handler and every reply decodes', async () => {
@@ -130,7 +130,7 @@ test('garbage never crashes the handler and every reply decodes', async () => {
       b[2] &= 0x7f; // keep it a query so it gets far into the parser
     }
     const r = await askRaw(h, b, false, 1);
-    if (r) { replies++; assert.doesNotThrow(() => dnsPacket.decode(r), `reply to ${b.toString('hex')}`); }
+    if (r) { replies++; assert.doesNotThrow(() => decode(r), `reply to ${b.toString('hex')}`); }
   }
   assert.ok(replies > 100);
 });

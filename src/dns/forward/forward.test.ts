@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import * as dnsPacket from 'dns-packet';
 import { ResponseCache } from '../cache/cache.js';
 import { DnsHandler } from '../handler.js';
-import { askRaw, encodeQuery, lines, testIndex } from '../testdata.js';
+import { askRaw, decode, encodeQuery, lines, testIndex } from '../testdata.js';
 import { Forwarder } from './forward.js';
 
 interface Upstream { port: number; queries: { name: string; type: string; tcp: boolean }[]; delayMs: number; close(): Promise<void> }
@@ -40,7 +40,7 @@ async function startUpstream(opts: { silent?: boolean } = {}): Promise<Upstream>
   const u: Upstream = { port: 0, queries: [], delayMs: 0, close: async () => {} };
   const udp: Socket = createSocket('udp4');
   udp.on('message', (m, r) => {
-    const q = dnsPacket.decode(m);
+    const q = decode(m);
     u.queries.push({ name: q.questions![0].name, type: q.questions![0].type, tcp: false });
     if (opts.silent) return;
     setTimeout(() => udp.send(answer(q, false), r.port, r.address), u.delayMs);
@@ -50,7 +50,7 @@ async function startUpstream(opts: { silent?: boolean } = {}): Promise<Upstream>
   const tcp: Server = createServer((s) => {
     s.on('error', () => {});
     s.on('data', (d) => {
-      const q = dnsPacket.decode(d.subarray(2));
+      const q = decode(d.subarray(2));
       u.queries.push({ name: q.questions![0].name, type: q.questions![0].type, tcp: true });
       const a = answer(q, true);
       const len = Buffer.alloc(2); len.writeUInt16BE(a.length);
@@ -74,7 +74,7 @@ test('relays other names upstream: answer, client ID, client spelling, RA from u
   let now = 1_000_000;
   const { handler, forwarder, cache } = setup([up.port], { now: () => now });
   t.after(async () => { forwarder.close(); await up.close(); });
-  const r = dnsPacket.decode((await askRaw(handler, encodeQuery('WWW.Example.com', 'A', { id: 31 })))!);
+  const r = decode((await askRaw(handler, encodeQuery('WWW.Example.com', 'A', { id: 31 })))!);
   assert.equal(r.id, 31);
   assert.equal(r.rcode, 'NOERROR');
   assert.equal(r.questions?.[0].name, 'WWW.Example.com');
@@ -83,7 +83,7 @@ test('relays other names upstream: answer, client ID, client spelling, RA from u
   assert.equal(up.queries.length, 1);
 
   now += 7000;
-  const c = dnsPacket.decode((await askRaw(handler, encodeQuery('www.example.com', 'A', { id: 32 })))!);
+  const c = decode((await askRaw(handler, encodeQuery('www.example.com', 'A', { id: 32 })))!);
   assert.equal(c.id, 32);
   assert.equal(c.questions?.[0].name, 'www.example.com');
   // capped at 30 s by the cache, 7 s elapsed
@@ -101,7 +101,7 @@ test('negative answers are cached for the SOA minimum', async (t) => {
   let now = 5_000_000;
   const { handler, forwarder, cache } = setup([up.port], { now: () => now });
   t.after(async () => { forwarder.close(); await up.close(); });
-  const r = dnsPacket.decode((await askRaw(handler, encodeQuery('nothing.example.com', 'A')))!);
+  const r = decode((await askRaw(handler, encodeQuery('nothing.example.com', 'A')))!);
   assert.equal(r.rcode, 'NXDOMAIN');
   assert.equal(r.authorities?.[0].type, 'SOA');
   await askRaw(handler, encodeQuery('nothing.example.com', 'A'));
@@ -116,13 +116,13 @@ test('TCP clients are forwarded over TCP; UDP answers truncated upstream are fet
   const up = await startUpstream();
   const { handler, forwarder } = setup([up.port]);
   t.after(async () => { forwarder.close(); await up.close(); });
-  const tcp = dnsPacket.decode((await askRaw(handler, encodeQuery('big.example.com', 'A'), true))!);
+  const tcp = decode((await askRaw(handler, encodeQuery('big.example.com', 'A'), true))!);
   assert.equal(tcp.answers?.length, 100);
   assert.deepEqual(up.queries.map((q) => q.tcp), [true]);
   // over UDP the client gets TC (the full answer does not fit 512 bytes) and the upstream saw UDP then TCP
   const udp = (await askRaw(handler, encodeQuery('big.example.com', 'A', { id: 2 })))!;
   assert.ok(udp.length <= 512);
-  assert.ok(dnsPacket.decode(udp).flags! & dnsPacket.TRUNCATED_RESPONSE);
+  assert.ok(decode(udp).flags! & dnsPacket.TRUNCATED_RESPONSE);
 });
 
 test('a dead upstream is answered SERVFAIL within the 2 s deadline; a live second upstream takes over', async (t) => {
@@ -132,7 +132,7 @@ test('a dead upstream is answered SERVFAIL within the 2 s deadline; a live secon
   const one = setup([dead.port]);
   t.after(() => one.forwarder.close());
   const start = Date.now();
-  const r = dnsPacket.decode((await askRaw(one.handler, encodeQuery('www.example.com', 'A', { id: 77 }), false, 5000))!);
+  const r = decode((await askRaw(one.handler, encodeQuery('www.example.com', 'A', { id: 77 }), false, 5000))!);
   const took = Date.now() - start;
   assert.equal(r.rcode, 'SERVFAIL');
   assert.equal(r.id, 77);
@@ -141,7 +141,7 @@ test('a dead upstream is answered SERVFAIL within the 2 s deadline; a live secon
 
   const two = setup([dead.port, live.port]);
   t.after(() => two.forwarder.close());
-  const ok = dnsPacket.decode((await askRaw(two.handler, encodeQuery('www.example.com', 'A'), false, 5000))!);
+  const ok = decode((await askRaw(two.handler, encodeQuery('www.example.com', 'A'), false, 5000))!);
   assert.equal(ok.rcode, 'NOERROR');
 });
 
@@ -154,15 +154,15 @@ test('over max_concurrent queries in flight: REFUSED', async (t) => {
     askRaw(handler, encodeQuery('www.example.com', 'A')),
     askRaw(handler, encodeQuery('my.database.example.com', 'A')),
   ]);
-  assert.equal(dnsPacket.decode(a!).rcode, 'NOERROR');
-  assert.equal(dnsPacket.decode(b!).rcode, 'REFUSED');
+  assert.equal(decode(a!).rcode, 'NOERROR');
+  assert.equal(decode(b!).rcode, 'REFUSED');
 });
 
 test('ExternalName outside the zone: CNAME plus the upstream records of the target', async (t) => {
   const up = await startUpstream();
   const { handler, forwarder } = setup([up.port]);
   t.after(async () => { forwarder.close(); await up.close(); });
-  const r = dnsPacket.decode((await askRaw(handler, encodeQuery('ext.default.svc.cluster.local', 'A')))!);
+  const r = decode((await askRaw(handler, encodeQuery('ext.default.svc.cluster.local', 'A')))!);
   assert.equal(r.rcode, 'NOERROR');
   assert.ok(r.flags! & dnsPacket.AUTHORITATIVE_ANSWER);
   assert.deepEqual(lines(r.answers), ['ext.default.svc.cluster.local 30 CNAME my.database.example.com', 'my.database.example.com 120 A 192.0.2.20']);
@@ -172,10 +172,10 @@ test('reverse names we do not know fall through upstream; ours are answered here
   const up = await startUpstream();
   const { handler, forwarder } = setup([up.port]);
   t.after(async () => { forwarder.close(); await up.close(); });
-  const r = dnsPacket.decode((await askRaw(handler, encodeQuery('9.9.9.10.in-addr.arpa', 'PTR')))!);
+  const r = decode((await askRaw(handler, encodeQuery('9.9.9.10.in-addr.arpa', 'PTR')))!);
   assert.equal(r.rcode, 'NXDOMAIN');
   assert.deepEqual(up.queries.map((q) => q.name), ['9.9.9.10.in-addr.arpa']);
-  const ours = dnsPacket.decode((await askRaw(handler, encodeQuery('215.3.96.10.in-addr.arpa', 'PTR')))!);
+  const ours = decode((await askRaw(handler, encodeQuery('215.3.96.10.in-addr.arpa', 'PTR')))!);
   assert.deepEqual(lines(ours.answers), ['215.3.96.10.in-addr.arpa 30 PTR myapp.default.svc.cluster.local']);
   assert.equal(up.queries.length, 1);
 });
