@@ -127,7 +127,10 @@ export async function startDnsServer(opts: DnsServerOptions = {}): Promise<DnsSe
     throw new Error('startDnsServer: give a client (Kubernetes API) or a controller');
   }
 
-  const server = `dns://${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}`;
+  const { udp, tcp } = await bindPair(listen.host, listen.port);
+  const udpPort = udp.address().port;
+  const tcpPort = (tcp.address() as { port: number }).port;
+  const server = `dns://${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${udpPort}`;
   const metrics = new DnsMetrics(server, { cache, forwarder, ready: () => controller.hasSynced() });
   const handler = new DnsHandler({
     zone, ttl, controller, forwarder, cache, metrics,
@@ -137,9 +140,6 @@ export async function startDnsServer(opts: DnsServerOptions = {}): Promise<DnsSe
 
   if (opts.waitForSync) await synced;
 
-  const { udp, tcp } = await bindPair(listen.host, listen.port);
-  const udpPort = udp.address().port;
-  const tcpPort = (tcp.address() as { port: number }).port;
   udp.on('message', (msg, rinfo) => {
     handler.handle(msg, false, rinfo.family === 'IPv6', (b) => udp.send(b, rinfo.port, rinfo.address));
   });
