@@ -35,16 +35,18 @@ export interface HandlerOptions extends ZoneOptions {
 
 export type Reply = (b: Buffer) => void;
 
+type Kept = Compiled & { group: string; gen: number };
+
 export class DnsHandler {
   readonly records: ZoneRecords;
   private readonly ctl: DnsController;
   private readonly zone: string;
   private readonly writer = new Writer();
   private readonly q = new Query();
-  /** question key → qtype → compiled answer */
-  private readonly compiled = new Map<string, Map<number, Compiled>>();
-  /** group (a Service "ns/name", reverse, static) → question keys */
-  private readonly groups = new Map<string, Set<string>>();
+  /** (question key, qtype) → compiled answer, stamped with its group's generation */
+  private readonly compiled = new Map<string, Kept>();
+  /** group (a Service "ns/name", reverse, static) → generation; a change bumps it, so older answers stop matching */
+  private readonly gens = new Map<string, number>();
   private readonly capacity: number;
 
   constructor(private readonly opts: HandlerOptions) {
@@ -76,9 +78,8 @@ export class DnsHandler {
     if (rc > 0) return send(errorResponse(msg, q, rc, q.questionEnd > 12), q.qtype);
     if (q.edns && q.ednsVersion > 0) return send(errorResponse(msg, q, RCODE.BADVERS, true), q.qtype);
     const limit = tcp ? MAX_TCP_SIZE : q.udpSize;
-    const byType = this.compiled.get(q.key);
-    const hit = byType?.get(q.qtype);
-    if (hit) return send(buildResponse(msg, q, hit, limit), q.qtype);
+    const hit = this.compiled.get(q.qtype === TYPE.A ? q.key : q.key + q.qtype);
+    if (hit && hit.gen === (this.gens.get(hit.group) ?? 0)) return send(buildResponse(msg, q, hit, limit), q.qtype);
     try {
       this.slow(msg, q, tcp, limit, send);
     } catch (e) {
@@ -133,28 +134,22 @@ export class DnsHandler {
   }
 
   private keep(key: string, qtype: number, c: Compiled, group: string): void {
-    let byType = this.compiled.get(key);
-    if (!byType) {
-      if (this.compiled.size >= this.capacity) { this.compiled.clear(); this.groups.clear(); }
-      this.compiled.set(key, (byType = new Map()));
-      let g = this.groups.get(group);
-      if (!g) this.groups.set(group, (g = new Set()));
-      g.add(key);
-    }
-    byType.set(qtype, c);
+    const k = qtype === TYPE.A ? key : key + qtype;
+    if (this.compiled.size >= this.capacity && !this.compiled.has(k)) this.compiled.clear();
+    const kept = c as Kept;
+    kept.group = group;
+    kept.gen = this.gens.get(group) ?? 0;
+    this.compiled.set(k, kept);
   }
 
   private invalidate(c: Change): void {
-    if (c.all) { this.compiled.clear(); this.groups.clear(); return; }
-    for (const s of c.services) this.dropGroup(s);
-    if (c.reverse) this.dropGroup(GROUP_REVERSE);
+    if (c.all) { this.compiled.clear(); this.gens.clear(); return; }
+    for (const s of c.services) this.bump(s);
+    if (c.reverse) this.bump(GROUP_REVERSE);
   }
 
-  private dropGroup(g: string): void {
-    const keys = this.groups.get(g);
-    if (!keys) return;
-    for (const k of keys) this.compiled.delete(k);
-    this.groups.delete(g);
+  private bump(g: string): void {
+    this.gens.set(g, (this.gens.get(g) ?? 0) + 1);
   }
 
   private forward(msg: Buffer, q: Query, tcp: boolean, limit: number, send: (b: Buffer, qtype: number) => void): void {

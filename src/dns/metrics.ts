@@ -2,9 +2,11 @@
  * @module dns/metrics
  * Prometheus metrics under CoreDNS's names (plugin/metrics/vars, plugin/cache, plugin/forward), so
  * dashboards and alerts written for CoreDNS keep working. Per-query counting is plain arithmetic on
- * typed arrays; prom-client only formats them at scrape time.
+ * typed arrays; prom-client only formats them at scrape time, and is loaded on the first scrape
+ * (it costs ~8 MB of resident memory, an eighth of this server's budget, that an unscraped server
+ * need not pay).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { ResponseCache } from './cache/cache.js';
 import type { Forwarder } from './forward/forward.js';
 
@@ -25,20 +27,68 @@ const ZONE = '.';
 
 export type Proto = 'udp' | 'tcp';
 
+/** Upstream exchanges per (to, rcode), kept as numbers until a scrape. */
+class ForwardStats {
+  readonly requests = new Map<string, number>();
+  readonly failures = new Map<string, number>();
+  /** "to|rcode" → [bucket counts..., count, sum] */
+  readonly responses = new Map<string, Float64Array>();
+  rejects = 0;
+
+  exchange(to: string, rcode: number | null, seconds: number): void {
+    this.requests.set(to, (this.requests.get(to) ?? 0) + 1);
+    if (rcode === null) { this.failures.set(to, (this.failures.get(to) ?? 0) + 1); return; }
+    const k = `${to}|${RCODE_NAMES[rcode] ?? String(rcode)}`;
+    let h = this.responses.get(k);
+    if (!h) this.responses.set(k, (h = new Float64Array(TIME_BUCKETS.length + 2)));
+    observe(h, seconds);
+  }
+}
+
+/** Add one observation to [bucket counts (not cumulative)..., count, sum]. */
+function observe(h: Float64Array, v: number): void {
+  const n = TIME_BUCKETS.length;
+  for (let i = 0; i < n; i++) if (v <= TIME_BUCKETS[i]) { h[i]++; break; }
+  h[n]++;
+  h[n + 1] += v;
+}
+
+function histogramValues(name: string, labels: Record<string, string>, h: Float64Array): { metricName: string; labels: Record<string, string | number>; value: number }[] {
+  const n = TIME_BUCKETS.length;
+  const out = [];
+  let acc = 0;
+  for (let i = 0; i < n; i++) { acc += h[i]; out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: TIME_BUCKETS[i] }, value: acc }); }
+  out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: h[n] });
+  out.push({ metricName: `${name}_sum`, labels, value: h[n + 1] });
+  out.push({ metricName: `${name}_count`, labels, value: h[n] });
+  return out;
+}
+
+export interface MetricsSources { cache?: ResponseCache; forwarder?: Forwarder; processMetrics?: boolean; ready?: () => boolean }
+
 export class DnsMetrics {
-  readonly registry = new Registry();
+  private registry?: Promise<Registry>;
   private readonly requests = new Float64Array(4 * NTYPES);
   private readonly rcodes = new Float64Array(24);
-  private readonly buckets = new Float64Array(TIME_BUCKETS.length);
-  private durCount = 0;
-  private durSum = 0;
+  private readonly duration = new Float64Array(TIME_BUCKETS.length + 2);
+  private readonly fwd = new ForwardStats();
   panics = 0;
   private readonly server: string;
 
-  constructor(server: string, opts: { cache?: ResponseCache; forwarder?: Forwarder; processMetrics?: boolean; ready?: () => boolean } = {}) {
+  constructor(server: string, private readonly src: MetricsSources = {}) {
     this.server = server;
-    const reg = this.registry;
+    if (src.forwarder) {
+      src.forwarder.onExchange = (to, rcode, seconds) => this.fwd.exchange(to, rcode, seconds);
+      src.forwarder.onReject = () => { this.fwd.rejects++; };
+    }
+  }
+
+  private async build(): Promise<Registry> {
+    const { Counter, Gauge, Registry, collectDefaultMetrics } = await import('prom-client');
+    const reg = new Registry();
     const self = this;
+    const server = this.server;
+    const opts = this.src;
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: reg });
 
     new Counter({
@@ -62,24 +112,14 @@ export class DnsMetrics {
         self.rcodes.forEach((v, rc) => { if (v) this.inc({ server, zone: ZONE, view: '', rcode: RCODE_NAMES[rc] ?? String(rc), plugin: '' }, v); });
       },
     });
-    reg.registerMetric({
-      name: 'coredns_dns_request_duration_seconds',
-      help: 'Histogram of the time (in seconds) each request took per zone.',
-      type: 'histogram', aggregator: 'sum',
-      get: async () => {
-        const labels = { server, zone: ZONE, view: '' };
-        const values = [];
-        let acc = 0;
-        for (let i = 0; i < TIME_BUCKETS.length; i++) {
-          acc += self.buckets[i];
-          values.push({ metricName: 'coredns_dns_request_duration_seconds_bucket', labels: { ...labels, le: TIME_BUCKETS[i] }, value: acc });
-        }
-        values.push({ metricName: 'coredns_dns_request_duration_seconds_bucket', labels: { ...labels, le: '+Inf' }, value: self.durCount });
-        values.push({ metricName: 'coredns_dns_request_duration_seconds_sum', labels, value: self.durSum });
-        values.push({ metricName: 'coredns_dns_request_duration_seconds_count', labels, value: self.durCount });
-        return { name: 'coredns_dns_request_duration_seconds', help: 'Histogram of the time (in seconds) each request took per zone.', type: 'histogram', values, aggregator: 'sum' };
-      },
-    } as any);
+    const histogram = (name: string, help: string, values: () => ReturnType<typeof histogramValues>): void => {
+      reg.registerMetric({
+        name, help, type: 'histogram', aggregator: 'sum',
+        get: async () => ({ name, help, type: 'histogram', aggregator: 'sum', values: values() }),
+      } as any);
+    };
+    histogram('coredns_dns_request_duration_seconds', 'Histogram of the time (in seconds) each request took per zone.',
+      () => histogramValues('coredns_dns_request_duration_seconds', { server, zone: ZONE, view: '' }, self.duration));
     new Counter({
       name: 'coredns_panics_total', help: 'A metrics that counts the number of panics.', registers: [reg],
       collect() { this.reset(); this.inc(self.panics); },
@@ -106,24 +146,26 @@ export class DnsMetrics {
       });
     }
 
-    const fwd = opts.forwarder;
-    if (fwd) {
-      const requests = new Counter({ name: 'coredns_forward_requests_total', help: 'Counter of requests made per upstream.', labelNames: ['to'], registers: [reg] });
-      const responses = new Counter({ name: 'coredns_forward_responses_total', help: 'Counter of responses received per upstream.', labelNames: ['to', 'rcode'], registers: [reg] });
-      const duration = new Histogram({
-        name: 'coredns_proxy_request_duration_seconds', help: 'Histogram of the time each request took.',
-        labelNames: ['proxy_name', 'to', 'rcode'], buckets: TIME_BUCKETS, registers: [reg],
+    if (opts.forwarder) {
+      const f = this.fwd;
+      new Counter({
+        name: 'coredns_forward_requests_total', help: 'Counter of requests made per upstream.', labelNames: ['to'], registers: [reg],
+        collect() { this.reset(); for (const [to, v] of f.requests) this.inc({ to }, v); },
       });
-      const rejects = new Counter({ name: 'coredns_forward_max_concurrent_rejects_total', help: 'Counter of the number of queries rejected because the concurrent queries were at maximum.', registers: [reg] });
-      const failures = new Counter({ name: 'coredns_proxy_healthcheck_failures_total', help: 'Count of failed upstream exchanges.', labelNames: ['proxy_name', 'to'], registers: [reg] });
-      fwd.onExchange = (to, rcode, seconds) => {
-        requests.inc({ to });
-        if (rcode === null) { failures.inc({ proxy_name: 'forward', to }); return; }
-        const rc = RCODE_NAMES[rcode] ?? String(rcode);
-        responses.inc({ to, rcode: rc });
-        duration.observe({ proxy_name: 'forward', to, rcode: rc }, seconds);
-      };
-      fwd.onReject = () => rejects.inc();
+      new Counter({
+        name: 'coredns_forward_responses_total', help: 'Counter of responses received per upstream.', labelNames: ['to', 'rcode'], registers: [reg],
+        collect() { this.reset(); for (const [k, h] of f.responses) { const [to, rcode] = k.split('|'); this.inc({ to, rcode }, h[TIME_BUCKETS.length]); } },
+      });
+      histogram('coredns_proxy_request_duration_seconds', 'Histogram of the time each request took.',
+        () => [...f.responses].flatMap(([k, h]) => { const [to, rcode] = k.split('|'); return histogramValues('coredns_proxy_request_duration_seconds', { proxy_name: 'forward', to, rcode }, h); }));
+      new Counter({
+        name: 'coredns_proxy_healthcheck_failures_total', help: 'Count of upstream exchanges that got no answer.', labelNames: ['proxy_name', 'to'], registers: [reg],
+        collect() { this.reset(); for (const [to, v] of f.failures) this.inc({ proxy_name: 'forward', to }, v); },
+      });
+      new Counter({
+        name: 'coredns_forward_max_concurrent_rejects_total', help: 'Counter of the number of queries rejected because the concurrent queries were at maximum.', registers: [reg],
+        collect() { this.reset(); this.inc(f.rejects); },
+      });
     }
 
     if (opts.ready) {
@@ -133,6 +175,7 @@ export class DnsMetrics {
         collect() { this.set(ready() ? 1 : 0); },
       });
     }
+    return reg;
   }
 
   /** Count one answered query. */
@@ -140,13 +183,15 @@ export class DnsMetrics {
     const t = TYPE_INDEX.get(qtype) ?? OTHER;
     this.requests[((tcp ? 2 : 0) | (ipv6 ? 1 : 0)) * NTYPES + t]++;
     this.rcodes[rcode < 24 ? rcode : 23]++;
-    this.durCount++;
-    this.durSum += seconds;
-    const b = TIME_BUCKETS;
-    for (let i = 0; i < b.length; i++) if (seconds <= b[i]) { this.buckets[i]++; break; }
+    observe(this.duration, seconds);
   }
 
-  text(): Promise<string> { return this.registry.metrics(); }
-  get contentType(): string { return this.registry.contentType; }
+  /** The Prometheus text exposition (prom-client is loaded on the first call). */
+  async text(): Promise<string> {
+    this.registry ??= this.build();
+    return (await this.registry).metrics();
+  }
+
+  readonly contentType = 'text/plain; version=0.0.4; charset=utf-8';
   get serverLabel(): string { return this.server; }
 }

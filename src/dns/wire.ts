@@ -156,8 +156,8 @@ export interface Compiled {
   ns: number;
   ar: number;
   body: Buffer;
-  /** End offset (within body) of each record, for truncation at record boundaries. */
-  ends: number[];
+  /** End offset (within body) of each record, for truncation at record boundaries; null when the answer always fits 512 bytes. */
+  ends: number[] | null;
 }
 
 /** Encodes records with name compression into a scratch buffer; one per server. */
@@ -257,7 +257,8 @@ export class Writer {
     for (const sec of [answer, authority, additional]) for (const r of sec) { this.rr(r); ends.push(this.off - base); }
     const body = Buffer.allocUnsafe(this.off - base);
     this.buf.copy(body, 0, base, this.off);
-    return { rcode, flags, an: answer.length, ns: authority.length, ar: additional.length, body, ends };
+    const fits = HEADER_LEN + key.length + 4 + body.length + OPT_LEN <= MIN_UDP_SIZE;
+    return { rcode, flags, an: answer.length, ns: authority.length, ar: additional.length, body, ends: fits ? null : ends };
   }
 }
 
@@ -305,12 +306,13 @@ export function buildResponse(msg: Buffer, q: Query, c: Compiled, limit: number)
   let bodyLen = c.body.length;
   let an = c.an, ns = c.ns, ar = c.ar;
   let tc = 0;
-  if (HEADER_LEN + qlen + bodyLen + optLen > limit) {
+  if (HEADER_LEN + qlen + bodyLen + optLen > limit && c.ends) {
     const room = limit - HEADER_LEN - qlen - optLen;
     let keep = 0;
-    while (keep < c.ends.length && c.ends[keep] <= room) keep++;
+    const ends = c.ends;
+    while (keep < ends.length && ends[keep] <= room) keep++;
     if (keep < c.an) { tc = FLAG_TC; an = keep; ns = 0; ar = 0; } else if (keep < c.an + c.ns) { ns = keep - c.an; ar = 0; } else { ar = keep - c.an - c.ns; }
-    bodyLen = keep === 0 ? 0 : c.ends[keep - 1];
+    bodyLen = keep === 0 ? 0 : ends[keep - 1];
   }
   const out = Buffer.allocUnsafe(HEADER_LEN + qlen + bodyLen + optLen);
   writeHeader(out, q, c.flags | tc, c.rcode, an, ns, ar + (q.edns ? 1 : 0));

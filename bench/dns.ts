@@ -1,0 +1,275 @@
+/**
+ * bench/dns — svcplane's cluster DNS against dnsmasq and unbound serving the same names from static
+ * data, measured with dnsperf in one run on this machine.
+ *
+ *   node --import tsx bench/dns.ts [--services 10000] [--duration 10] [--rate 5000]
+ *
+ * svcplane DNS runs as `svcplane dns --kubeconfig …` (bundled with esbuild, as a build would run it)
+ * and learns its 10k Services and EndpointSlices through the real client and informers from an API
+ * endpoint in this process that serves paged lists and open watches. dnsmasq gets the same names
+ * in a hosts file (`--local=/cluster.local/` so other names are NXDOMAIN), unbound as local-data in
+ * a static local-zone. Workloads: every Service name once per pass ("names"), and 70 % Service
+ * names with 30 % names that do not exist ("mix", NXDOMAIN). Throughput: dnsperf as fast as it can
+ * (100 queries outstanding). Latency: dnsperf at a fixed --rate, per-query times → p50/p99.
+ * Resident memory: VmRSS of the server process after the runs (VmHWM is its peak).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync, mkdirSync } from 'node:fs';
+import http from 'node:http';
+import { createSocket } from 'node:dgram';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(fileURLToPath(import.meta.url), '..', '..');
+const RESULTS = join(ROOT, 'bench', 'results');
+const ZONE = 'cluster.local';
+const NAMESPACES = 20;
+
+function arg(name: string, def: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+}
+const SERVICES = arg('services', 10000);
+const DURATION = arg('duration', 10);
+const RATE = arg('rate', 5000);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const work = mkdtempSync(join(tmpdir(), 'svcplane-bench-dns-'));
+const children: ChildProcess[] = [];
+
+function svcName(i: number): string { return `svc-${i}.ns-${i % NAMESPACES}.svc.${ZONE}`; }
+function clusterIP(i: number): string { return `10.96.${1 + (i >> 8)}.${i & 255}`; }
+function podIP(i: number, k: number): string { return `10.${100 + k}.${(i >> 8) & 255}.${i & 255}`; }
+
+// ---------- the objects and a list/watch endpoint for them ----------
+
+const namespaces = Array.from({ length: NAMESPACES }, (_, n) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: `ns-${n}`, resourceVersion: '1', uid: `ns-${n}` } }));
+const services = Array.from({ length: SERVICES }, (_, i) => ({
+  apiVersion: 'v1', kind: 'Service',
+  metadata: { name: `svc-${i}`, namespace: `ns-${i % NAMESPACES}`, resourceVersion: '2', uid: `svc-${i}`, labels: { app: `svc-${i}` }, creationTimestamp: '2026-01-01T00:00:00Z' },
+  spec: { type: 'ClusterIP', clusterIP: clusterIP(i), clusterIPs: [clusterIP(i)], ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack', selector: { app: `svc-${i}` }, sessionAffinity: 'None', internalTrafficPolicy: 'Cluster', ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080 }] },
+  status: { loadBalancer: {} },
+}));
+const slices = Array.from({ length: SERVICES }, (_, i) => ({
+  apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+  metadata: { name: `svc-${i}-abcde`, namespace: `ns-${i % NAMESPACES}`, resourceVersion: '3', uid: `eps-${i}`, labels: { 'kubernetes.io/service-name': `svc-${i}`, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' } },
+  addressType: 'IPv4',
+  ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+  endpoints: [0, 1].map((k) => ({ addresses: [podIP(i, k)], conditions: { ready: true, serving: true, terminating: false }, nodeName: `node-${k}`, targetRef: { kind: 'Pod', namespace: `ns-${i % NAMESPACES}`, name: `svc-${i}-pod-${k}` } })),
+}));
+const LISTS: Record<string, unknown[]> = {
+  '/api/v1/namespaces': namespaces,
+  '/api/v1/services': services,
+  '/apis/discovery.k8s.io/v1/endpointslices': slices,
+};
+
+function startApi(): Promise<{ port: number; close(): void }> {
+  const srv = http.createServer((req, res) => {
+    const u = new URL(req.url!, 'http://x');
+    res.setHeader('Content-Type', 'application/json');
+    if (u.searchParams.get('watch')) { res.writeHead(200); res.flushHeaders(); return; } // nothing changes
+    const items = LISTS[u.pathname];
+    if (!items) { res.statusCode = 404; res.end('{"kind":"Status","code":404}'); return; }
+    const limit = Number(u.searchParams.get('limit') ?? 0) || items.length;
+    const from = Number(u.searchParams.get('continue') ?? 0);
+    const page = items.slice(from, from + limit);
+    const next = from + limit < items.length ? String(from + limit) : undefined;
+    res.end(JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata: { resourceVersion: '10', continue: next }, items: page }));
+  });
+  return new Promise((r) => srv.listen(0, '127.0.0.1', () => r({ port: (srv.address() as any).port, close: () => { srv.closeAllConnections(); srv.close(); } })));
+}
+
+// ---------- servers ----------
+
+interface Server { name: string; port: number; pid: number; startMs: number; note: string }
+
+async function freePort(): Promise<number> {
+  const s = createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+  const p = s.address().port;
+  s.close();
+  return p;
+}
+
+function digOk(port: number, name: string): boolean {
+  const r = spawnSync('dig', ['@127.0.0.1', '-p', String(port), '+time=1', '+tries=1', '+short', name], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout.trim().length > 0;
+}
+
+async function waitFor(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) { if (await cond()) return; await sleep(100); }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+function start(cmd: string, args: string[], log: string): ChildProcess {
+  const out = join(work, log);
+  const c = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  c.stderr!.on('data', (d) => { err += d; if (err.length > 20000) err = err.slice(-10000); writeFileSync(out, err); });
+  children.push(c);
+  return c;
+}
+
+function bundleSvcplane(): string {
+  const entry = join(work, 'dns-entry.ts');
+  writeFileSync(entry, `import { Command } from ${JSON.stringify(join(ROOT, 'node_modules', 'commander', 'esm.mjs'))};\nimport { register } from ${JSON.stringify(join(ROOT, 'src', 'dns', 'cli.ts'))};\nconst p = new Command('svcplane');\nregister(p);\nawait p.parseAsync(process.argv);\n`);
+  const out = join(work, 'svcplane-dns.mjs');
+  const r = spawnSync(join(ROOT, 'node_modules', '.bin', 'esbuild'), [entry, '--bundle', '--platform=node', '--format=esm', `--outfile=${out}`, '--log-level=warning',
+    `--banner:js=import { createRequire } from 'module'; const require = createRequire(import.meta.url);`], { cwd: ROOT, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`esbuild: ${r.stderr}`);
+  return out;
+}
+
+async function startSvcplane(bundle: string, apiPort: number, nodeFlags: string[], label: string): Promise<Server> {
+  const kubeconfig = join(work, 'kubeconfig');
+  writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\ncurrent-context: bench\nclusters:\n- name: bench\n  cluster: {server: "http://127.0.0.1:${apiPort}"}\ncontexts:\n- name: bench\n  context: {cluster: bench, user: bench}\nusers:\n- name: bench\n  user: {}\n`);
+  const port = await freePort();
+  const readyPort = await freePort();
+  const t0 = Date.now();
+  const c = start(process.execPath, [...nodeFlags, bundle, 'dns', '--kubeconfig', kubeconfig, '--listen', `127.0.0.1:${port}`,
+    '--health', '', '--metrics', '', '--ready', `127.0.0.1:${readyPort}`, '--upstream', '127.0.0.1:9'], `${label}.log`);
+  await waitFor(async () => {
+    try { return (await fetch(`http://127.0.0.1:${readyPort}/ready`)).status === 200; } catch { return false; }
+  }, 60000, `${label} ready`);
+  return { name: label, port, pid: c.pid!, startMs: Date.now() - t0, note: `node ${process.version}${nodeFlags.length ? ' ' + nodeFlags.join(' ') : ''}, informers over HTTP` };
+}
+
+async function startDnsmasq(): Promise<Server> {
+  const hosts = join(work, 'hosts');
+  writeFileSync(hosts, services.map((_, i) => `${clusterIP(i)} ${svcName(i)}`).join('\n') + '\n');
+  const port = await freePort();
+  const t0 = Date.now();
+  const c = start('dnsmasq', ['-k', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', `--addn-hosts=${hosts}`, '--listen-address=127.0.0.1',
+    '--bind-interfaces', `--port=${port}`, `--local=/${ZONE}/`, '--cache-size=10000', '--user=root', `--pid-file=`, '--local-ttl=30'], 'dnsmasq.log');
+  await waitFor(() => digOk(port, svcName(0)), 20000, 'dnsmasq');
+  return { name: 'dnsmasq', port, pid: c.pid!, startMs: Date.now() - t0, note: version('dnsmasq', ['--version']) };
+}
+
+async function startUnbound(): Promise<Server | null> {
+  if (spawnSync('which', ['unbound']).status !== 0) return null;
+  const port = await freePort();
+  const conf = join(work, 'unbound.conf');
+  const lines = [
+    'server:', `  interface: 127.0.0.1`, `  port: ${port}`, '  do-daemonize: no', '  username: ""', '  chroot: ""', '  pidfile: ""',
+    '  use-syslog: no', '  logfile: ""', '  verbosity: 0', '  num-threads: 1', '  do-ip6: no', '  access-control: 127.0.0.0/8 allow',
+    '  module-config: "iterator"', '  do-not-query-localhost: yes', `  local-zone: "${ZONE}." static`,
+    ...services.map((_, i) => `  local-data: "${svcName(i)}. 30 IN A ${clusterIP(i)}"`),
+    'remote-control:', '  control-enable: no',
+  ];
+  writeFileSync(conf, lines.join('\n') + '\n');
+  const t0 = Date.now();
+  const c = start('unbound', ['-d', '-c', conf], 'unbound.log');
+  await waitFor(() => digOk(port, svcName(0)), 30000, 'unbound');
+  return { name: 'unbound', port, pid: c.pid!, startMs: Date.now() - t0, note: version('unbound', ['-V']) + ', 1 thread' };
+}
+
+function version(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return (r.stdout || r.stderr || '').split('\n')[0].trim();
+}
+
+function rssMB(pid: number): { rss: number; hwm: number } {
+  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string) => Number(s.match(new RegExp(`${k}:\\s+(\\d+)`))?.[1] ?? 0);
+  return { rss: Math.round(kb('VmRSS') / 102.4) / 10, hwm: Math.round(kb('VmHWM') / 102.4) / 10 };
+}
+
+// ---------- dnsperf ----------
+
+function dnsperf(port: number, file: string, seconds: number, extra: string[] = []): { qps: number; avgMs: number; lost: number; rcodes: string; out: string } {
+  const r = spawnSync('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', file, '-l', String(seconds), '-c', '4', '-q', '100', ...extra],
+    { encoding: 'utf8', maxBuffer: 512 << 20 });
+  const out = r.stdout + r.stderr;
+  const num = (re: RegExp) => Number(out.match(re)?.[1] ?? NaN);
+  return {
+    qps: Math.round(num(/Queries per second:\s+([\d.]+)/)),
+    avgMs: Math.round(num(/Average Latency \(s\):\s+([\d.]+)/) * 1e6) / 1e3,
+    lost: num(/Queries lost:\s+(\d+)/),
+    rcodes: out.match(/Response codes:\s+(.*)/)?.[1] ?? '',
+    out,
+  };
+}
+
+function percentiles(out: string): { p50: number; p99: number; n: number } {
+  const lat: number[] = [];
+  for (const line of out.split('\n')) {
+    const m = line.match(/^> \S+ .* ([\d.]+)$/);
+    if (m) lat.push(Number(m[1]));
+  }
+  lat.sort((a, b) => a - b);
+  const at = (p: number) => (lat.length ? Math.round(lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] * 1e6) / 1e3 : NaN);
+  return { p50: at(0.5), p99: at(0.99), n: lat.length };
+}
+
+interface Row { server: string; workload: string; qps: number; avgMs: number; p50Ms: number; p99Ms: number; lost: number; rcodes: string; rssMB: number; peakMB: number }
+
+async function measure(s: Server, files: Record<string, string>): Promise<Row[]> {
+  dnsperf(s.port, files.names, 2); // warm-up: every name answered once
+  const rows: Row[] = [];
+  for (const [workload, file] of Object.entries(files)) {
+    const t = dnsperf(s.port, file, DURATION);
+    const l = percentiles(dnsperf(s.port, file, Math.max(3, Math.round(DURATION / 2)), ['-Q', String(RATE), '-v']).out);
+    const m = rssMB(s.pid);
+    rows.push({ server: s.name, workload, qps: t.qps, avgMs: t.avgMs, p50Ms: l.p50, p99Ms: l.p99, lost: t.lost, rcodes: t.rcodes, rssMB: m.rss, peakMB: m.hwm });
+    console.error(JSON.stringify(rows[rows.length - 1]));
+  }
+  return rows;
+}
+
+async function main(): Promise<void> {
+  for (const tool of ['dnsperf', 'dnsmasq', 'dig']) if (spawnSync('which', [tool]).status !== 0) throw new Error(`${tool} missing: apt-get install -y dnsperf dnsmasq-base unbound bind9-dnsutils`);
+  const files = { names: join(work, 'names.txt'), mix: join(work, 'mix.txt') };
+  writeFileSync(files.names, services.map((_, i) => `${svcName(i)} A`).join('\n') + '\n');
+  writeFileSync(files.mix, services.map((_, i) => (i % 10 < 7 ? `${svcName(i)} A` : `missing-${i}.ns-${i % NAMESPACES}.svc.${ZONE} A`)).join('\n') + '\n');
+
+  const api = await startApi();
+  const bundle = bundleSvcplane();
+  const rows: Row[] = [];
+  const servers: Server[] = [];
+  const stopLast = async () => { const c = children[children.length - 1]; c.kill('SIGTERM'); await sleep(300); };
+  try {
+    for (const [flags, label] of [[[], 'svcplane'], [['--max-semi-space-size=1'], 'svcplane (semi-space 1 MB)']] as [string[], string][]) {
+      const s = await startSvcplane(bundle, api.port, flags, label);
+      const idle = rssMB(s.pid);
+      s.note += `, ${idle.rss} MB RSS after sync`;
+      servers.push(s);
+      rows.push(...await measure(s, files));
+      await stopLast();
+    }
+    const dm = await startDnsmasq();
+    servers.push(dm);
+    rows.push(...await measure(dm, files));
+    await stopLast();
+    const ub = await startUnbound();
+    if (ub) { servers.push(ub); rows.push(...await measure(ub, files)); await stopLast(); }
+  } finally {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    api.close();
+  }
+
+  const dmq = (w: string) => rows.find((r) => r.server === 'dnsmasq' && r.workload === w)?.qps ?? NaN;
+  const table = [
+    '| server | workload | qps | vs dnsmasq | avg latency ms (max load) | p50 ms @' + RATE + ' qps | p99 ms @' + RATE + ' qps | lost | RSS MB | peak RSS MB |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.server} | ${r.workload} | ${r.qps} | ${(r.qps / dmq(r.workload)).toFixed(2)}× | ${r.avgMs} | ${r.p50Ms} | ${r.p99Ms} | ${r.lost} | ${r.rssMB} | ${r.peakMB} |`),
+  ].join('\n');
+  const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? '';
+  const header = `# bench/dns — ${new Date().toISOString()}\n\n${SERVICES} Services (${NAMESPACES} namespaces, 2 endpoints each), dnsperf 100 outstanding queries for ${DURATION} s per row ` +
+    `(latency rows: -Q ${RATE}); "mix" = 70 % Service names, 30 % NXDOMAIN. Machine: ${cpu}, ${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()} cores shared with other work ` +
+    `(dnsperf and the server compete for the same 2 cores).\n\n` +
+    servers.map((s) => `- ${s.name}: ${s.note}; ready in ${s.startMs} ms`).join('\n') + '\n\n';
+  console.log(table);
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(join(RESULTS, 'dns.md'), header + table + '\n');
+  writeFileSync(join(RESULTS, 'dns.json'), JSON.stringify({ date: new Date().toISOString(), services: SERVICES, durationSeconds: DURATION, latencyRate: RATE, servers, rows }, null, 2) + '\n');
+}
+
+main().then(() => rmSync(work, { recursive: true, force: true }), (e) => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  console.error(e);
+  console.error(`logs kept in ${work}`);
+  process.exit(1);
+});
+void existsSync;
