@@ -38,18 +38,30 @@ export interface DnsController {
   onChange(fn: (c: Change) => void): void;
 }
 
-const key = (ns: string, name: string): string => `${ns}/${name}`;
+/** "ns/name", built by join so V8 stores one flat string rather than a tree of concatenations. */
+const key = (ns: string, name: string): string => [ns, name].join('/');
 
-function addTo<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
-  let s = m.get(k);
-  if (!s) m.set(k, (s = new Set()));
-  s.add(v);
+/**
+ * A multi-map holding one string or an array of them per key: almost every IP and Service has
+ * exactly one entry, and a Set per key costs ~250 bytes (10 MB at 10k Services).
+ */
+type MultiMap = Map<string, string | string[]>;
+
+function addTo(m: MultiMap, k: string, v: string): void {
+  const cur = m.get(k);
+  if (cur === undefined) m.set(k, v);
+  else if (typeof cur === 'string') { if (cur !== v) m.set(k, [cur, v]); } else if (!cur.includes(v)) cur.push(v);
 }
-function removeFrom<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
-  const s = m.get(k);
-  if (!s) return;
-  s.delete(v);
-  if (!s.size) m.delete(k);
+function removeFrom(m: MultiMap, k: string, v: string): void {
+  const cur = m.get(k);
+  if (cur === undefined) return;
+  if (typeof cur === 'string') { if (cur === v) m.delete(k); return; }
+  const rest = cur.filter((x) => x !== v);
+  if (!rest.length) m.delete(k); else m.set(k, rest.length === 1 ? rest[0] : rest);
+}
+function valuesOf(m: MultiMap, k: string): readonly string[] {
+  const cur = m.get(k);
+  return cur === undefined ? [] : typeof cur === 'string' ? [cur] : cur;
 }
 
 /** The in-memory indexes DNS answers from. */
@@ -58,9 +70,9 @@ export class DnsIndex implements DnsController {
   /** slice "ns/name" → projection */
   private readonly slices = new Map<string, DnsEndpoints>();
   /** service "ns/name" → slice keys */
-  private readonly slicesBySvc = new Map<string, Set<string>>();
-  private readonly svcByIP = new Map<string, Set<string>>();
-  private readonly slicesByIP = new Map<string, Set<string>>();
+  private readonly slicesBySvc: MultiMap = new Map();
+  private readonly svcByIP: MultiMap = new Map();
+  private readonly slicesByIP: MultiMap = new Map();
   private readonly namespaces = new Set<string>();
   private readonly listeners: ((c: Change) => void)[] = [];
   private synced = false;
@@ -80,10 +92,8 @@ export class DnsIndex implements DnsController {
   }
 
   endpoints(namespace: string, service: string): DnsEndpoints[] {
-    const ks = this.slicesBySvc.get(key(namespace, service));
-    if (!ks) return [];
     const out: DnsEndpoints[] = [];
-    for (const k of ks) { const e = this.slices.get(k); if (e) out.push(e); }
+    for (const k of valuesOf(this.slicesBySvc, key(namespace, service))) { const e = this.slices.get(k); if (e) out.push(e); }
     return out;
   }
 
@@ -91,13 +101,13 @@ export class DnsIndex implements DnsController {
 
   servicesByIP(ip: string): DnsService[] {
     const out: DnsService[] = [];
-    for (const k of this.svcByIP.get(ip) ?? []) { const s = this.services.get(k); if (s) out.push(s); }
+    for (const k of valuesOf(this.svcByIP, ip)) { const s = this.services.get(k); if (s) out.push(s); }
     return out;
   }
 
   endpointsByIP(ip: string): DnsEndpoints[] {
     const out: DnsEndpoints[] = [];
-    for (const k of this.slicesByIP.get(ip) ?? []) { const e = this.slices.get(k); if (e) out.push(e); }
+    for (const k of valuesOf(this.slicesByIP, ip)) { const e = this.slices.get(k); if (e) out.push(e); }
     return out;
   }
 
@@ -171,6 +181,12 @@ export class DnsIndex implements DnsController {
   }
 }
 
+/**
+ * Objects per list page. Each page is one JSON document parsed at once; small pages keep the
+ * start-up peak (and the resident memory the allocator keeps after it) low at 10k Services.
+ */
+const LIST_PAGE_SIZE = 100;
+
 export interface KubeDnsControllerOptions {
   /** Re-deliver cached objects this often (0 = never). */
   resyncMs?: number;
@@ -192,13 +208,13 @@ export class KubeDnsController {
   async start(): Promise<void> {
     const idx = this.index;
     const resync = this.opts.resyncMs ?? 0;
-    const services = new Informer(this.client, res('services'), { resyncMs: resync });
+    const services = new Informer(this.client, res('services'), { resyncMs: resync, pageSize: LIST_PAGE_SIZE });
     services.addHandlers({
       add: (o) => { idx.upsertService(o); slim(o); },
       update: (_old, o) => { if (o.spec) { idx.upsertService(o); slim(o); } },
       delete: (o) => idx.deleteService(o.metadata?.namespace ?? '', o.metadata?.name ?? ''),
     });
-    const slices = new Informer(this.client, res('endpointslices'), { resyncMs: resync });
+    const slices = new Informer(this.client, res('endpointslices'), { resyncMs: resync, pageSize: LIST_PAGE_SIZE });
     slices.addHandlers({
       add: (o) => { idx.upsertEndpointSlice(o); slim(o); },
       update: (_old, o) => { if ((o as any).addressType || (o as any).endpoints) { idx.upsertEndpointSlice(o); slim(o); } },

@@ -59,15 +59,14 @@ export class DnsHandler {
 
   get compiledNames(): number { return this.compiled.size; }
 
-  /** Handle one query (msg must not be reused by the caller until reply is called). */
-  handle(msg: Buffer, tcp: boolean, ipv6: boolean, reply: Reply): void {
+  /**
+   * Handle one query; reply(answer, ctx) is called at most once, synchronously for cluster names and
+   * cached answers. The reply function and its context are passed apart so the hot path allocates
+   * no closure per query. msg must stay untouched until reply is called.
+   */
+  handle<C>(msg: Buffer, tcp: boolean, ipv6: boolean, reply: (b: Buffer, ctx: C) => void, ctx?: C): void {
     const start = performance.now();
     const q = this.q;
-    const m = this.opts.metrics;
-    const send = (b: Buffer, qtype: number): void => {
-      m?.request(tcp, ipv6, qtype, b.length >= 4 ? b[3] & 0xf : 0, (performance.now() - start) / 1000);
-      reply(b);
-    };
     let rc: number;
     try {
       rc = parseQuery(msg, q);
@@ -75,13 +74,25 @@ export class DnsHandler {
       rc = RCODE.FORMERR;
     }
     if (rc < 0) return; // not even an ID to answer to, or a response: drop
-    if (rc > 0) return send(errorResponse(msg, q, rc, q.questionEnd > 12), q.qtype);
-    if (q.edns && q.ednsVersion > 0) return send(errorResponse(msg, q, RCODE.BADVERS, true), q.qtype);
-    const limit = tcp ? MAX_TCP_SIZE : q.udpSize;
-    const hit = this.compiled.get(q.qtype === TYPE.A ? q.key : q.key + q.qtype);
-    if (hit && hit.gen === (this.gens.get(hit.group) ?? 0)) return send(buildResponse(msg, q, hit, limit), q.qtype);
+    let out: Buffer | undefined;
+    if (rc > 0) out = errorResponse(msg, q, rc, q.questionEnd > 12);
+    else if (q.edns && q.ednsVersion > 0) out = errorResponse(msg, q, RCODE.BADVERS, true);
+    else {
+      const hit = this.compiled.get(q.qtype === TYPE.A ? q.key : q.key + q.qtype);
+      if (hit && hit.gen === (this.gens.get(hit.group) ?? 0)) out = buildResponse(msg, q, hit, tcp ? MAX_TCP_SIZE : q.udpSize);
+    }
+    if (out) {
+      this.opts.metrics?.request(tcp, ipv6, q.qtype, out[3] & 0xf, (performance.now() - start) / 1000);
+      reply(out, ctx as C);
+      return;
+    }
+    const m = this.opts.metrics;
+    const send = (b: Buffer, qtype: number): void => {
+      m?.request(tcp, ipv6, qtype, b.length >= 4 ? b[3] & 0xf : 0, (performance.now() - start) / 1000);
+      reply(b, ctx as C);
+    };
     try {
-      this.slow(msg, q, tcp, limit, send);
+      this.slow(msg, q, tcp, tcp ? MAX_TCP_SIZE : q.udpSize, send);
     } catch (e) {
       if (m) m.panics++;
       console.error(JSON.stringify({ level: 'error', component: 'dns', msg: 'query failed', qname: keyToName(q.key), qtype: q.qtype, error: String((e as Error)?.stack ?? e) }));

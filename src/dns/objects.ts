@@ -44,6 +44,19 @@ export interface DnsEndpoints {
 
 type Obj = KubeObject & { spec?: any; status?: any; endpoints?: any[]; ports?: any[] };
 
+/**
+ * One copy of strings that repeat across thousands of objects (namespaces, types, protocols, port
+ * names): JSON.parse gives every object its own.
+ */
+const interned = new Map<string, string>();
+const MAX_INTERNED = 10000;
+export function intern(s: string): string {
+  const got = interned.get(s);
+  if (got !== undefined) return got;
+  if (interned.size < MAX_INTERNED) interned.set(s, s);
+  return s;
+}
+
 export function isHeadless(s: DnsService): boolean {
   return s.clusterIPs[0] === CLUSTER_IP_NONE;
 }
@@ -52,12 +65,12 @@ export function toDnsService(o: Obj): DnsService {
   const spec = o.spec ?? {};
   const ips: string[] = Array.isArray(spec.clusterIPs) && spec.clusterIPs.length ? [...spec.clusterIPs] : [spec.clusterIP ?? ''];
   const ports: SvcPort[] = Array.isArray(spec.ports) && spec.ports.length
-    ? spec.ports.map((p: any) => ({ name: String(p.name ?? ''), port: Number(p.port ?? -1), protocol: String(p.protocol ?? 'TCP') }))
+    ? spec.ports.map((p: any) => ({ name: intern(String(p.name ?? '')), port: Number(p.port ?? -1), protocol: intern(String(p.protocol ?? 'TCP')) }))
     : [{ name: '', port: -1, protocol: '' }];
   return {
     name: o.metadata?.name ?? '',
-    namespace: o.metadata?.namespace ?? '',
-    type: String(spec.type ?? 'ClusterIP'),
+    namespace: intern(o.metadata?.namespace ?? ''),
+    type: intern(String(spec.type ?? 'ClusterIP')),
     clusterIPs: ips,
     externalName: String(spec.externalName ?? ''),
     ports,
@@ -76,18 +89,18 @@ export function toDnsEndpoints(o: Obj): DnsEndpoints {
     for (const ip of ep.addresses ?? []) {
       addresses.push({
         ip: String(ip),
-        hostname: String(ep.hostname ?? ''),
+        hostname: ep.hostname ? String(ep.hostname) : '',
         // Names longer than a label cannot appear in a DNS name.
         targetRefName: typeof ref === 'string' && ref.length < 64 ? ref : '',
       });
     }
   }
   const ports: SvcPort[] = Array.isArray(o.ports) && o.ports.length
-    ? o.ports.map((p: any) => ({ name: String(p.name ?? ''), port: p.port == null ? -1 : Number(p.port), protocol: String(p.protocol ?? 'TCP') }))
+    ? o.ports.map((p: any) => ({ name: intern(String(p.name ?? '')), port: p.port == null ? -1 : Number(p.port), protocol: intern(String(p.protocol ?? 'TCP')) }))
     : [{ name: '', port: -1, protocol: '' }];
   return {
     name: o.metadata?.name ?? '',
-    namespace: o.metadata?.namespace ?? '',
+    namespace: intern(o.metadata?.namespace ?? ''),
     service: o.metadata?.labels?.[LABEL_SERVICE_NAME] ?? '',
     addresses,
     ports,
@@ -120,12 +133,16 @@ export function sameEndpoints(a: DnsEndpoints | undefined, b: DnsEndpoints | und
 
 /**
  * Drop everything of an API object but what an informer needs to track it (name, namespace,
- * resourceVersion), once its projection is taken: the informer's cache then costs bytes, not kilobytes,
- * per object. CoreDNS does the same (`*svc = api.Service{}` in object/service.go).
+ * resourceVersion), once its projection is taken: the informer's cache then costs bytes, not
+ * kilobytes, per object. CoreDNS does the same (`*svc = api.Service{}` in object/service.go).
+ * Fields are set to undefined rather than deleted: deleting turns a V8 object into a (much larger)
+ * dictionary.
  */
 export function slim(o: KubeObject): void {
   const m = o.metadata ?? {};
-  const keep = { name: m.name, namespace: m.namespace, resourceVersion: m.resourceVersion, uid: m.uid };
-  for (const k of Object.keys(o)) if (k !== 'kind' && k !== 'apiVersion') delete (o as any)[k];
-  o.metadata = keep;
+  const rec = o as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (k !== 'kind' && k !== 'apiVersion' && k !== 'metadata') rec[k] = undefined;
+  if (o.kind) o.kind = intern(o.kind);
+  if (o.apiVersion) o.apiVersion = intern(o.apiVersion);
+  o.metadata = { name: m.name, namespace: m.namespace === undefined ? undefined : intern(m.namespace), resourceVersion: m.resourceVersion };
 }

@@ -4,7 +4,7 @@
  * HTTP endpoints CoreDNS exposes (/health :8080, /ready :8181, /metrics :9153). `startDnsServer`
  * is the programmatic entry point; `svcplane dns` (cli.ts) wraps it.
  */
-import { createSocket, type Socket } from 'node:dgram';
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createTcpServer, isIP, type Server as TcpServer, type Socket as TcpSocket } from 'node:net';
 import { networkInterfaces } from 'node:os';
@@ -140,9 +140,8 @@ export async function startDnsServer(opts: DnsServerOptions = {}): Promise<DnsSe
 
   if (opts.waitForSync) await synced;
 
-  udp.on('message', (msg, rinfo) => {
-    handler.handle(msg, false, rinfo.family === 'IPv6', (b) => udp.send(b, rinfo.port, rinfo.address));
-  });
+  const udpReply = (b: Buffer, rinfo: RemoteInfo): void => udp.send(b, rinfo.port, rinfo.address);
+  udp.on('message', (msg, rinfo) => handler.handle(msg, false, rinfo.family === 'IPv6', udpReply, rinfo));
   udp.on('error', (e) => log('udp error', { error: String(e) }));
   tcp.on('connection', (sock) => serveTcp(sock, handler));
   tcp.on('error', (e) => log('tcp error', { error: String(e) }));
