@@ -11,7 +11,9 @@
  * a static local-zone. Workloads: every Service name once per pass ("names"), and 70 % Service
  * names with 30 % names that do not exist ("mix", NXDOMAIN). Throughput: dnsperf as fast as it can
  * (100 queries outstanding). Latency: dnsperf at a fixed --rate, per-query times → p50/p99.
- * Resident memory: VmRSS of the server process after the runs (VmHWM is its peak).
+ * Resident memory: VmRSS of the server process after the runs (VmHWM is its peak) and RssAnon, the
+ * private anonymous part (for node, RSS also counts ~35 MB of the node binary's mapped pages, shared
+ * by every node process on the machine).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync, mkdirSync } from 'node:fs';
@@ -170,10 +172,12 @@ function version(cmd: string, args: string[]): string {
   return (r.stdout || r.stderr || '').split('\n')[0].trim();
 }
 
-function rssMB(pid: number): { rss: number; hwm: number } {
+/** VmRSS, its peak, and the private anonymous part (RssAnon: heap and data, without the mapped binary and libraries). */
+function rssMB(pid: number): { rss: number; hwm: number; anon: number } {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k: string) => Number(s.match(new RegExp(`${k}:\\s+(\\d+)`))?.[1] ?? 0);
-  return { rss: Math.round(kb('VmRSS') / 102.4) / 10, hwm: Math.round(kb('VmHWM') / 102.4) / 10 };
+  const mb = (k: string) => Math.round(kb(k) / 102.4) / 10;
+  return { rss: mb('VmRSS'), hwm: mb('VmHWM'), anon: mb('RssAnon') };
 }
 
 // ---------- dnsperf ----------
@@ -203,7 +207,7 @@ function percentiles(out: string): { p50: number; p99: number; n: number } {
   return { p50: at(0.5), p99: at(0.99), n: lat.length };
 }
 
-interface Row { server: string; workload: string; qps: number; avgMs: number; p50Ms: number; p99Ms: number; lost: number; rcodes: string; rssMB: number; peakMB: number }
+interface Row { server: string; workload: string; qps: number; avgMs: number; p50Ms: number; p99Ms: number; lost: number; rcodes: string; rssMB: number; peakMB: number; anonMB: number }
 
 async function measure(s: Server, files: Record<string, string>): Promise<Row[]> {
   dnsperf(s.port, files.names, 2); // warm-up: every name answered once
@@ -212,7 +216,7 @@ async function measure(s: Server, files: Record<string, string>): Promise<Row[]>
     const t = dnsperf(s.port, file, DURATION);
     const l = percentiles(dnsperf(s.port, file, Math.max(3, Math.round(DURATION / 2)), ['-Q', String(RATE), '-v']).out);
     const m = rssMB(s.pid);
-    rows.push({ server: s.name, workload, qps: t.qps, avgMs: t.avgMs, p50Ms: l.p50, p99Ms: l.p99, lost: t.lost, rcodes: t.rcodes, rssMB: m.rss, peakMB: m.hwm });
+    rows.push({ server: s.name, workload, qps: t.qps, avgMs: t.avgMs, p50Ms: l.p50, p99Ms: l.p99, lost: t.lost, rcodes: t.rcodes, rssMB: m.rss, peakMB: m.hwm, anonMB: m.anon });
     console.error(JSON.stringify(rows[rows.length - 1]));
   }
   return rows;
@@ -233,7 +237,7 @@ async function main(): Promise<void> {
     for (const [flags, label] of [[[], 'svcplane'], [['--max-semi-space-size=1'], 'svcplane (semi-space 1 MB)']] as [string[], string][]) {
       const s = await startSvcplane(bundle, api.port, flags, label);
       const idle = rssMB(s.pid);
-      s.note += `, ${idle.rss} MB RSS after sync`;
+      s.note += `, ${idle.rss} MB RSS (${idle.anon} MB private anon) after sync`;
       servers.push(s);
       rows.push(...await measure(s, files));
       await stopLast();
@@ -251,9 +255,9 @@ async function main(): Promise<void> {
 
   const dmq = (w: string) => rows.find((r) => r.server === 'dnsmasq' && r.workload === w)?.qps ?? NaN;
   const table = [
-    '| server | workload | qps | vs dnsmasq | avg latency ms (max load) | p50 ms @' + RATE + ' qps | p99 ms @' + RATE + ' qps | lost | RSS MB | peak RSS MB |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.server} | ${r.workload} | ${r.qps} | ${(r.qps / dmq(r.workload)).toFixed(2)}× | ${r.avgMs} | ${r.p50Ms} | ${r.p99Ms} | ${r.lost} | ${r.rssMB} | ${r.peakMB} |`),
+    '| server | workload | qps | vs dnsmasq | avg latency ms (max load) | p50 ms @' + RATE + ' qps | p99 ms @' + RATE + ' qps | lost | RSS MB | private anon MB | peak RSS MB |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.server} | ${r.workload} | ${r.qps} | ${(r.qps / dmq(r.workload)).toFixed(2)}× | ${r.avgMs} | ${r.p50Ms} | ${r.p99Ms} | ${r.lost} | ${r.rssMB} | ${r.anonMB} | ${r.peakMB} |`),
   ].join('\n');
   const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? '';
   const header = `# bench/dns — ${new Date().toISOString()}\n\n${SERVICES} Services (${NAMESPACES} namespaces, 2 endpoints each), dnsperf 100 outstanding queries for ${DURATION} s per row ` +
