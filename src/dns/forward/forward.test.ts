@@ -13,6 +13,7 @@ import { ResponseCache } from '../cache/cache.js';
 import { DnsHandler } from '../handler.js';
 import { askRaw, decode, encodeQuery, lines, testIndex } from '../testdata.js';
 import { Forwarder } from './forward.js';
+import { DnsMetrics } from '../metrics.js';
 
 interface Upstream { port: number; queries: { name: string; type: string; tcp: boolean }[]; delayMs: number; close(): Promise<void> }
 
@@ -178,4 +179,27 @@ test('reverse names we do not know fall through upstream; ours are answered here
   const ours = decode((await askRaw(handler, encodeQuery('215.3.96.10.in-addr.arpa', 'PTR')))!);
   assert.deepEqual(lines(ours.answers), ['215.3.96.10.in-addr.arpa 30 PTR myapp.default.svc.cluster.local']);
   assert.equal(up.queries.length, 1);
+});
+
+test('forward and cache metrics under CoreDNS names', async (t) => {
+  const up = await startUpstream();
+  const dead = await startUpstream({ silent: true });
+  const forwarder = new Forwarder({ upstreams: [{ host: '127.0.0.1', port: up.port }] });
+  const cache = new ResponseCache();
+  const metrics = new DnsMetrics('dns://:53', { cache, forwarder, processMetrics: false });
+  const handler = new DnsHandler({ zone: 'cluster.local', ttl: 30, controller: testIndex(), forwarder, cache, metrics });
+  t.after(async () => { forwarder.close(); await up.close(); await dead.close(); });
+  await askRaw(handler, encodeQuery('www.example.com', 'A'));
+  await askRaw(handler, encodeQuery('www.example.com', 'A'));
+  await askRaw(handler, encodeQuery('nothing.example.com', 'A'));
+  const text = await metrics.text();
+  const to = `127.0.0.1:${up.port}`;
+  assert.match(text, new RegExp(`coredns_forward_requests_total\\{to="${to}"\\} 2`));
+  assert.match(text, new RegExp(`coredns_forward_responses_total\\{to="${to}",rcode="NOERROR"\\} 1`));
+  assert.match(text, new RegExp(`coredns_forward_responses_total\\{to="${to}",rcode="NXDOMAIN"\\} 1`));
+  assert.match(text, new RegExp(`coredns_proxy_request_duration_seconds_count\\{proxy_name="forward",to="${to}",rcode="NOERROR"\\} 1`));
+  assert.match(text, /coredns_cache_hits_total\{server="dns:\/\/:53",type="success",zones="\.",view=""\} 1/);
+  assert.match(text, /coredns_cache_misses_total\{server="dns:\/\/:53",zones="\.",view=""\} 2/);
+  assert.match(text, /coredns_cache_entries\{server="dns:\/\/:53",type="denial",zones="\.",view=""\} 1/);
+  assert.match(text, /coredns_dns_responses_total\{server="dns:\/\/:53",zone="\.",view="",rcode="NOERROR",plugin=""\} 2/);
 });
