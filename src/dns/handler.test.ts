@@ -29,6 +29,13 @@ const CASES: Case[] = [
   { qname: 'myapp.default.svc.cluster.local', qtype: 'MX', rcode: 'NOERROR', authority: [SOA] },
   { qname: 'myapp.default.svc.cluster.local', qtype: 'SOA', rcode: 'NOERROR', authority: [SOA] },
   { qname: 'noports.default.svc.cluster.local', qtype: 'A', rcode: 'NOERROR', answer: ['noports.default.svc.cluster.local 30 A 10.96.0.77'] },
+  // dual-stack
+  { qname: 'dual.default.svc.cluster.local', qtype: 'A', rcode: 'NOERROR', answer: ['dual.default.svc.cluster.local 30 A 10.96.5.5'] },
+  { qname: 'dual.default.svc.cluster.local', qtype: 'AAAA', rcode: 'NOERROR', answer: ['dual.default.svc.cluster.local 30 AAAA fd00:10:96::5'] },
+  {
+    qname: '5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.1.0.0.0.0.d.f.ip6.arpa', qtype: 'PTR', rcode: 'NOERROR',
+    answer: ['5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.1.0.0.0.0.d.f.ip6.arpa 30 PTR dual.default.svc.cluster.local'],
+  },
   // missing Service / namespace / malformed names
   { qname: 'nope.default.svc.cluster.local', qtype: 'A', rcode: 'NXDOMAIN', authority: [SOA] },
   { qname: 'nope.default.svc.cluster.local', qtype: 'AAAA', rcode: 'NXDOMAIN', authority: [SOA] },

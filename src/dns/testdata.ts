@@ -10,6 +10,7 @@
  *   default/ext         ExternalName my.database.example.com
  *   default/int-alias   ExternalName myapp.default.svc.cluster.local (inside the zone)
  *   default/noports     ClusterIP 10.96.0.77 without ports
+ *   default/dual        dual-stack ClusterIPs 10.96.5.5 and fd00:10:96::5, port http 80
  *   kube-system/kube-dns ClusterIP 10.96.0.10, endpoint 10.244.0.3 (this server's own address in tests)
  */
 import * as dnsPacket from 'dns-packet';
@@ -65,6 +66,7 @@ export function testIndex(): DnsIndex {
   idx.upsertService(externalName('default', 'ext', 'my.database.example.com'));
   idx.upsertService(externalName('default', 'int-alias', 'myapp.default.svc.cluster.local'));
   idx.upsertService(service('default', 'noports', '10.96.0.77'));
+  idx.upsertService(service('default', 'dual', '10.96.5.5', [{ name: 'http', port: 80 }], { clusterIPs: ['10.96.5.5', 'fd00:10:96::5'] }));
   idx.upsertService(service('kube-system', 'kube-dns', '10.96.0.10', [{ name: 'dns', port: 53, protocol: 'UDP' }, { name: 'dns-tcp', port: 53 }]));
   idx.upsertEndpointSlice(slice('kube-system', 'kube-dns', 'kube-dns-x', [{ ip: '10.244.0.3' }], [{ name: 'dns', port: 53, protocol: 'UDP' }, { name: 'dns-tcp', port: 53 }]));
   idx.markSynced();
