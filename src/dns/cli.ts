@@ -29,6 +29,7 @@ interface Flags {
   cache: string;
   endpointPodNames?: boolean;
   pods: string;
+  lameduck: string;
 }
 
 function collect(v: string, prev: string[] = []): string[] {
@@ -60,6 +61,7 @@ export function register(program: Command): void {
     .option('--cache <seconds>', 'cap on cached upstream answers (0: no cache)', '30')
     .option('--endpoint-pod-names', 'name endpoints without a hostname after their pod, not their IP')
     .option('--pods <mode>', 'pod records a-b-c-d.<ns>.pod.<zone>: insecure | disabled', 'insecure')
+    .option('--lameduck <ms>', 'on SIGTERM: report not ready and keep answering this long before exiting', '5000')
     .action(async (f: Flags) => {
       const ttl = Number(f.ttl);
       if (!Number.isInteger(ttl) || ttl < 0 || ttl > 3600) throw new Error(`--ttl ${f.ttl}: must be an integer between 0 and 3600`);
@@ -72,8 +74,8 @@ export function register(program: Command): void {
         forwardTimeoutMs: Number(f.forwardTimeout), maxConcurrent: Number(f.maxConcurrent), cacheTTL: Number(f.cache),
         endpointPodNames: !!f.endpointPodNames, pods: f.pods,
       });
-      const stop = (): void => { void srv.close().then(() => process.exit(0)); };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
+      const lameduck = Number(f.lameduck);
+      process.once('SIGTERM', () => { void srv.lameduck(Number.isFinite(lameduck) ? lameduck : 0).then(() => process.exit(0)); });
+      process.once('SIGINT', () => { void srv.close().then(() => process.exit(0)); });
     });
 }

@@ -107,3 +107,22 @@ test('svcplane dns on loopback: dig/nslookup over UDP and TCP, ready after sync,
   assert.match(m, /coredns_dns_request_duration_seconds_count\{[^}]*\} \d+/);
   assert.match(m, /coredns_kubernetes_synced 1/);
 });
+
+test('lameduck: not ready at once, still answering, then closed', async (t) => {
+  if (!(await hasDig())) return t.skip('dig not installed');
+  const { DnsIndex } = await import('./controller.js');
+  const idx = new DnsIndex();
+  idx.addNamespace('default');
+  idx.upsertService(service('default', 'myapp', '10.96.3.215', [{ name: 'http', port: 80 }]));
+  idx.markSynced();
+  const dns = await startDnsServer({ controller: idx, listen: '127.0.0.1:0', upstreams: [], health: '', ready: '127.0.0.1:0', metrics: '', log: () => {} });
+  t.after(() => dns.close());
+  const ready = async (): Promise<number> => (await fetch(`http://127.0.0.1:${dns.httpPorts.ready}/ready`)).status;
+  const dig = async (): Promise<string> => (await run('dig', ['@127.0.0.1', '-p', String(dns.udpPort), '+time=1', '+tries=1', '+short', 'myapp.default.svc.cluster.local']).catch((e) => e)).stdout?.trim() ?? '';
+  assert.equal(await ready(), 200);
+  const done = dns.lameduck(600);
+  assert.equal(await ready(), 503);
+  assert.equal(await dig(), '10.96.3.215');
+  await done;
+  assert.notEqual(await dig(), '10.96.3.215');
+});

@@ -66,6 +66,11 @@ export interface DnsServer {
   ready(): boolean;
   /** Resolves once the informers have synced (at once for a given controller that has). */
   synced: Promise<void>;
+  /**
+   * Shut down gracefully (CoreDNS `health { lameduck }`): /ready turns 503 at once so the endpoint
+   * leaves the kube-dns Service, queries are still answered for `ms`, then everything closes.
+   */
+  lameduck(ms: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -157,7 +162,9 @@ export async function startDnsServer(opts: DnsServerOptions = {}): Promise<DnsSe
   const httpPorts = { health: 0, ready: 0, metrics: 0 };
   const byAddr = new Map<string, ('health' | 'ready' | 'metrics')[]>();
   for (const r of roles) if (r.addr) byAddr.set(r.addr, [...(byAddr.get(r.addr) ?? []), r.role]);
-  const isReady = (): boolean => controller.hasSynced();
+  let stopping = false;
+  let closed = false;
+  const isReady = (): boolean => !stopping && controller.hasSynced();
   for (const [addr, rs] of byAddr) {
     const hp = parseHostPort(addr, 0);
     const srv = createHttpServer((req, res) => {
@@ -183,10 +190,18 @@ export async function startDnsServer(opts: DnsServerOptions = {}): Promise<DnsSe
   synced.then(() => log('ready', { zone, listen: `${listen.host}:${udpPort}` }), (e) => log('sync failed', { error: String(e) }));
   log('listening', { listen: `${listen.host}:${udpPort}`, zone, ttl, upstreams: upstreams.map((u) => `${u.host}:${u.port}`), http: httpPorts });
 
-  return {
+  const self: DnsServer = {
     address: listen.host, udpPort, tcpPort, httpPorts, handler, controller, metrics, forwarder,
     ready: isReady, synced,
+    async lameduck(ms: number) {
+      stopping = true;
+      log('shutting down', { lameduckMs: ms });
+      await new Promise((r) => setTimeout(r, ms));
+      await self.close();
+    },
     async close() {
+      if (closed) return;
+      closed = true;
       kube?.stop();
       forwarder?.close();
       await Promise.all([
@@ -196,6 +211,7 @@ export async function startDnsServer(opts: DnsServerOptions = {}): Promise<DnsSe
       ]);
     },
   };
+  return self;
 }
 
 const openTcp = new WeakMap<TcpServer, Set<TcpSocket>>();

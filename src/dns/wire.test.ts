@@ -134,3 +134,16 @@ test('garbage never crashes the handler and every reply decodes', async () => {
   }
   assert.ok(replies > 100);
 });
+
+test('an answer over 64 KB (thousands of endpoints) is cut with TC, not failed', async () => {
+  const idx = testIndex();
+  idx.upsertService(service('dev', 'huge', 'None', [{ name: 'web', port: 80 }]));
+  idx.upsertEndpointSlice(slice('dev', 'huge', 'huge-1', Array.from({ length: 5000 }, (_, i) => ({ ip: `10.245.${i >> 8}.${i & 255}` })), [{ name: 'web', port: 80 }]));
+  const h = new DnsHandler({ zone: 'cluster.local', ttl: 30, controller: idx });
+  const raw = (await askRaw(h, encodeQuery('huge.dev.svc.cluster.local', 'A'), true))!;
+  const r = decode(raw);
+  assert.equal(r.rcode, 'NOERROR');
+  assert.ok(r.flags! & dnsPacket.TRUNCATED_RESPONSE);
+  assert.ok(r.answers!.length > 3000 && r.answers!.length < 5000, `${r.answers!.length} answers`);
+  assert.ok(raw.length <= 65535);
+});

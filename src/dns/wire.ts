@@ -162,7 +162,8 @@ export interface Compiled {
 
 /** Encodes records with name compression into a scratch buffer; one per server. */
 export class Writer {
-  private buf = Buffer.allocUnsafe(65535);
+  /** Room for the largest message minus a question and an OPT record. */
+  private buf = Buffer.allocUnsafe(65535 - 4 - 11);
   private off = 0;
   private names = new Map<string, number>();
 
@@ -196,7 +197,7 @@ export class Writer {
       if (ptr === undefined && this.off < 0x3fff) this.names.set(rest, this.off);
       const dot = rest.indexOf('.');
       const label = dot < 0 ? rest : rest.slice(0, dot);
-      if (label.length > MAX_LABEL || label.length === 0) throw new RangeError(`invalid label in ${name}`);
+      if (label.length > MAX_LABEL || label.length === 0) throw new Error(`invalid label in ${name}`);
       this.ensure(1 + label.length);
       this.buf[this.off++] = label.length;
       this.off += this.buf.write(label, this.off, 'latin1');
@@ -254,11 +255,27 @@ export class Writer {
     this.begin(key);
     const base = this.off;
     const ends: number[] = [];
-    for (const sec of [answer, authority, additional]) for (const r of sec) { this.rr(r); ends.push(this.off - base); }
+    const counts = [0, 0, 0];
+    let full = false;
+    // Stop before a DNS message's 64 KB limit (thousands of endpoints): what fits is sent with TC.
+    const sections = [answer, authority, additional];
+    for (let s = 0; s < 3 && !full; s++) {
+      for (const r of sections[s]) {
+        const before = this.off;
+        try { this.rr(r); } catch (e) {
+          if (!(e instanceof RangeError)) throw e;
+          this.off = before;
+          full = true;
+          break;
+        }
+        counts[s]++;
+        ends.push(this.off - base);
+      }
+    }
     const body = Buffer.allocUnsafe(this.off - base);
     this.buf.copy(body, 0, base, this.off);
     const fits = HEADER_LEN + key.length + 4 + body.length + OPT_LEN <= MIN_UDP_SIZE;
-    return { rcode, flags, an: answer.length, ns: authority.length, ar: additional.length, body, ends: fits ? null : ends };
+    return { rcode, flags: full ? flags | FLAG_TC : flags, an: counts[0], ns: counts[1], ar: counts[2], body, ends: fits ? null : ends };
   }
 }
 
