@@ -21,6 +21,8 @@ export const EXTERNAL_RECORDS: Record<string, string> = {
   'external-backend.example.com': EXTERNAL_IP,
 };
 const TTL = 60;
+const RCODE_NOERROR = 0;
+const RCODE_NXDOMAIN = 3;
 
 function log(msg: string, extra: Record<string, unknown> = {}): void {
   console.log(JSON.stringify({ time: new Date().toISOString(), component: 'outside', msg, ...extra }));
@@ -39,8 +41,9 @@ export function answerOutside(query: dnsPacket.Packet): Buffer {
   const answers: dnsPacket.Answer[] = known && q?.type === 'A' ? [{ type: 'A', name: q.name, ttl: TTL, class: 'IN', data: ip }] : [];
   return dnsPacket.encode({
     type: 'response', id: query.id,
-    flags: (known || name.endsWith(EXTERNAL_ZONE) ? dnsPacket.AUTHORITATIVE_ANSWER : 0) | dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE,
-    rcode: known ? 'NOERROR' : 'NXDOMAIN',
+    // dns-packet encodes the rcode from the low 4 bits of flags.
+    flags: (known || name.endsWith(EXTERNAL_ZONE) ? dnsPacket.AUTHORITATIVE_ANSWER : 0) | dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE
+      | (known ? RCODE_NOERROR : RCODE_NXDOMAIN),
     questions: query.questions, answers, authorities: answers.length ? [] : [soa],
   } as dnsPacket.Packet);
 }
