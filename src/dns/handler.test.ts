@@ -117,6 +117,7 @@ const CASES: Case[] = [
   { qname: 'ext.default.svc.cluster.local', qtype: 'CNAME', rcode: 'NOERROR', answer: ['ext.default.svc.cluster.local 30 CNAME my.database.example.com'] },
   { qname: 'ext.default.svc.cluster.local', qtype: 'A', rcode: 'NOERROR', answer: ['ext.default.svc.cluster.local 30 CNAME my.database.example.com'] },
   { qname: 'ext.default.svc.cluster.local', qtype: 'SRV', rcode: 'NOERROR', authority: [SOA] },
+  { qname: 'ext-fqdn.default.svc.cluster.local', qtype: 'CNAME', rcode: 'NOERROR', answer: ['ext-fqdn.default.svc.cluster.local 30 CNAME other.example.com'] },
   { qname: '_x._tcp.ext.default.svc.cluster.local', qtype: 'SRV', rcode: 'NXDOMAIN', authority: [SOA] },
   {
     qname: 'int-alias.default.svc.cluster.local', qtype: 'A', rcode: 'NOERROR',

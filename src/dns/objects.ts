@@ -72,7 +72,8 @@ export function toDnsService(o: Obj): DnsService {
     namespace: intern(o.metadata?.namespace ?? ''),
     type: intern(String(spec.type ?? 'ClusterIP')),
     clusterIPs: ips,
-    externalName: String(spec.externalName ?? ''),
+    // DNS names compare in lower case; a trailing dot (fully qualified) is allowed in the API.
+    externalName: String(spec.externalName ?? '').toLowerCase().replace(/\.$/, ''),
     ports,
   };
 }

@@ -8,6 +8,7 @@
  *   dev/plain-headless  headless, endpoints without hostnames 10.244.1.7, 10.244.2.8, port 8080 unnamed
  *   dev/empty-headless  headless, no ready endpoints (one not ready)
  *   default/ext         ExternalName my.database.example.com
+ *   default/ext-fqdn    ExternalName Other.Example.COM. (fully qualified, mixed case)
  *   default/int-alias   ExternalName myapp.default.svc.cluster.local (inside the zone)
  *   default/noports     ClusterIP 10.96.0.77 without ports
  *   default/dual        dual-stack ClusterIPs 10.96.5.5 and fd00:10:96::5, port http 80
@@ -64,6 +65,7 @@ export function testIndex(): DnsIndex {
   idx.upsertService(service('dev', 'empty-headless', 'None', [{ name: 'web', port: 80 }]));
   idx.upsertEndpointSlice(slice('dev', 'empty-headless', 'empty-headless-x', [{ ip: '10.244.1.9', ready: false }], [{ name: 'web', port: 80 }]));
   idx.upsertService(externalName('default', 'ext', 'my.database.example.com'));
+  idx.upsertService(externalName('default', 'ext-fqdn', 'Other.Example.COM.'));
   idx.upsertService(externalName('default', 'int-alias', 'myapp.default.svc.cluster.local'));
   idx.upsertService(service('default', 'noports', '10.96.0.77'));
   idx.upsertService(service('default', 'dual', '10.96.5.5', [{ name: 'http', port: 80 }], { clusterIPs: ['10.96.5.5', 'fd00:10:96::5'] }));
