@@ -48,6 +48,8 @@ export class DnsHandler {
   /** group (a Service "ns/name", reverse, static) → generation; a change bumps it, so older answers stop matching */
   private readonly gens = new Map<string, number>();
   private readonly capacity: number;
+  /** Questions being forwarded → the clients waiting for the answer (one upstream query each). */
+  private readonly inflight = new Map<string, Waiter[]>();
 
   constructor(private readonly opts: HandlerOptions) {
     this.ctl = opts.controller;
@@ -174,17 +176,32 @@ export class DnsHandler {
     }
     const snapshot = Object.assign(new Query(), q);
     const own = Buffer.from(msg);
+    const waiter: Waiter = { msg: own, q: snapshot, limit, send };
+    // The same question already on its way upstream (over the same transport): wait for that answer.
+    const flight = `${ResponseCache.key(q)}|${tcp ? 't' : 'u'}`;
+    const waiting = this.inflight.get(flight);
+    if (waiting) { waiting.push(waiter); return; }
+    const all = [waiter];
+    this.inflight.set(flight, all);
     fwd.query(own, q.questionEnd, tcp).then((resp) => {
+      this.inflight.delete(flight);
       cache?.store(key, resp);
-      // Our question, in the client's spelling, and the client's ID.
-      own.copy(resp, 12, 12, snapshot.questionEnd);
-      send(resp.length > limit ? truncated(resp, own, snapshot) : resp, snapshot.qtype);
+      for (const w of all) {
+        const out = w === waiter ? resp : Buffer.from(resp);
+        // The client's ID and its spelling of the question.
+        out.writeUInt16BE(w.q.id, 0);
+        w.msg.copy(out, 12, 12, w.q.questionEnd);
+        w.send(out.length > w.limit ? truncated(out, w.msg, w.q) : out, w.q.qtype);
+      }
     }, (e) => {
+      this.inflight.delete(flight);
       const rc = e instanceof ForwardError && e.code === 'limit' ? RCODE.REFUSED : RCODE.SERVFAIL;
-      send(errorResponse(own, snapshot, rc, true), snapshot.qtype);
+      for (const w of all) w.send(errorResponse(w.msg, w.q, rc, true), w.q.qtype);
     });
   }
 }
+
+interface Waiter { msg: Buffer; q: Query; limit: number; send: (b: Buffer, qtype: number) => void }
 
 /** Which cached answers a change can affect: names below a Service belong to that Service. */
 function groupOf(name: string, zone: string): string {

@@ -203,3 +203,18 @@ test('forward and cache metrics under CoreDNS names', async (t) => {
   assert.match(text, /coredns_cache_entries\{server="dns:\/\/:53",type="denial",zones="\.",view=""\} 1/);
   assert.match(text, /coredns_dns_responses_total\{server="dns:\/\/:53",zone="\.",view="",rcode="NOERROR",plugin=""\} 2/);
 });
+
+test('identical questions in flight share one upstream query; each client gets its own ID and spelling', async (t) => {
+  const up = await startUpstream();
+  up.delayMs = 100;
+  const { handler, forwarder } = setup([up.port]);
+  t.after(async () => { forwarder.close(); await up.close(); });
+  const [a, b] = await Promise.all([
+    askRaw(handler, encodeQuery('www.example.com', 'A', { id: 1 })),
+    askRaw(handler, encodeQuery('WWW.EXAMPLE.COM', 'A', { id: 2 })),
+  ]);
+  assert.equal(up.queries.length, 1);
+  const da = decode(a!), db = decode(b!);
+  assert.deepEqual([da.id, da.questions?.[0].name, (da.answers?.[0] as any).data], [1, 'www.example.com', '192.0.2.10']);
+  assert.deepEqual([db.id, db.questions?.[0].name, (db.answers?.[0] as any).data], [2, 'WWW.EXAMPLE.COM', '192.0.2.10']);
+});
