@@ -35,8 +35,9 @@ export function clusterComponents(c: ClusterConfig): ComponentSpec[] {
     out.push({ name: i === 0 ? 'apiserver' : `apiserver-${i}`, args, needsApi: false });
   }
   out.push(
-    { name: 'controller-manager', args: ['controller-manager', '--kubeconfig', kubeconfig, '--lb-pool', c.lbPool], needsApi: true },
-    { name: 'scheduler', args: ['scheduler', '--kubeconfig', kubeconfig], needsApi: true },
+    // Health/metrics ports follow the API server's: 10257/10259 for the first cluster, +10 per cluster.
+    { name: 'controller-manager', args: ['controller-manager', '--kubeconfig', kubeconfig, '--lb-pool', c.lbPool, '--port', String(c.apiserverPort + 3814)], needsApi: true },
+    { name: 'scheduler', args: ['scheduler', '--kubeconfig', kubeconfig, '--port', String(c.apiserverPort + 3816)], needsApi: true },
     { name: 'relay', args: ['relay', '--data-dir', c.dataDir, '--listen', `${cp.ip}:6443`], netns: cp.netns, needsApi: true },
     { name: 'speaker', args: ['speaker', '--name', c.name, '--data-dir', c.dataDir], needsApi: true },
     { name: 'outside', args: ['outside', '--data-dir', c.dataDir], netns: spec.clientNetns, needsApi: false },
