@@ -105,37 +105,40 @@ async function waitFor(cond: () => boolean | Promise<boolean>, ms: number, what:
   throw new Error(`timed out waiting for ${what}`);
 }
 
-function start(cmd: string, args: string[], log: string): ChildProcess {
+function start(cmd: string, args: string[], log: string, env: Record<string, string> = {}): ChildProcess {
   const out = join(work, log);
-  const c = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const c = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   let err = '';
   c.stderr!.on('data', (d) => { err += d; if (err.length > 20000) err = err.slice(-10000); writeFileSync(out, err); });
   children.push(c);
   return c;
 }
 
+/** Bundle `svcplane dns` (and the worker thread it serves from) the way a build would run it. */
 function bundleSvcplane(): string {
   const entry = join(work, 'dns-entry.ts');
   writeFileSync(entry, `import { Command } from ${JSON.stringify(join(ROOT, 'node_modules', 'commander', 'esm.mjs'))};\nimport { register } from ${JSON.stringify(join(ROOT, 'src', 'dns', 'cli.ts'))};\nconst p = new Command('svcplane');\nregister(p);\nawait p.parseAsync(process.argv);\n`);
   const out = join(work, 'svcplane-dns.mjs');
-  const r = spawnSync(join(ROOT, 'node_modules', '.bin', 'esbuild'), [entry, '--bundle', '--platform=node', '--format=esm', `--outfile=${out}`, '--log-level=warning',
-    `--banner:js=import { createRequire } from 'module'; const require = createRequire(import.meta.url);`], { cwd: ROOT, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`esbuild: ${r.stderr}`);
+  for (const [src, dst] of [[entry, out], [join(ROOT, 'src', 'dns', 'worker.ts'), join(work, 'worker.mjs')]]) {
+    const r = spawnSync(join(ROOT, 'node_modules', '.bin', 'esbuild'), [src, '--bundle', '--platform=node', '--format=esm', `--outfile=${dst}`, '--log-level=error',
+      `--banner:js=import { createRequire } from 'module'; const require = createRequire(import.meta.url);`], { cwd: ROOT, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`esbuild: ${r.stderr}`);
+  }
   return out;
 }
 
-async function startSvcplane(bundle: string, apiPort: number, nodeFlags: string[], label: string): Promise<Server> {
+async function startSvcplane(bundle: string, apiPort: number, nodeFlags: string[], env: Record<string, string>, label: string, note: string): Promise<Server> {
   const kubeconfig = join(work, 'kubeconfig');
   writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\ncurrent-context: bench\nclusters:\n- name: bench\n  cluster: {server: "http://127.0.0.1:${apiPort}"}\ncontexts:\n- name: bench\n  context: {cluster: bench, user: bench}\nusers:\n- name: bench\n  user: {}\n`);
   const port = await freePort();
   const readyPort = await freePort();
   const t0 = Date.now();
   const c = start(process.execPath, [...nodeFlags, bundle, 'dns', '--kubeconfig', kubeconfig, '--listen', `127.0.0.1:${port}`,
-    '--health', '', '--metrics', '', '--ready', `127.0.0.1:${readyPort}`, '--upstream', '127.0.0.1:9'], `${label}.log`);
+    '--health', '', '--metrics', '', '--ready', `127.0.0.1:${readyPort}`, '--upstream', '127.0.0.1:9'], `${label.replace(/\W+/g, '-')}.log`, env);
   await waitFor(async () => {
     try { return (await fetch(`http://127.0.0.1:${readyPort}/ready`)).status === 200; } catch { return false; }
   }, 60000, `${label} ready`);
-  return { name: label, port, pid: c.pid!, startMs: Date.now() - t0, note: `node ${process.version}${nodeFlags.length ? ' ' + nodeFlags.join(' ') : ''}, informers over HTTP` };
+  return { name: label, port, pid: c.pid!, startMs: Date.now() - t0, note: `node ${process.version}${nodeFlags.length ? ' ' + nodeFlags.join(' ') : ''}, ${note}, informers over HTTP` };
 }
 
 async function startDnsmasq(): Promise<Server> {
@@ -234,8 +237,13 @@ async function main(): Promise<void> {
   const servers: Server[] = [];
   const stopLast = async () => { const c = children[children.length - 1]; c.kill('SIGTERM'); await sleep(300); };
   try {
-    for (const [flags, label] of [[[], 'svcplane'], [['--max-semi-space-size=1'], 'svcplane (semi-space 1 MB)']] as [string[], string][]) {
-      const s = await startSvcplane(bundle, api.port, flags, label);
+    const variants: [string[], Record<string, string>, string, string][] = [
+      [[], {}, 'svcplane', 'as `svcplane dns` runs by default: served from a worker thread with a 4 MB young generation'],
+      [[], { SVCPLANE_DNS_WORKER: '0' }, 'svcplane (main thread)', 'SVCPLANE_DNS_WORKER=0: main thread, node\'s default heap settings'],
+      [['--max-semi-space-size=1'], {}, 'svcplane (main thread, semi-space 1 MB)', 'main thread with node --max-semi-space-size=1'],
+    ];
+    for (const [flags, env, label, note] of variants) {
+      const s = await startSvcplane(bundle, api.port, flags, env, label, note);
       const idle = rssMB(s.pid);
       s.note += `, ${idle.rss} MB RSS (${idle.anon} MB private anon) after sync`;
       servers.push(s);

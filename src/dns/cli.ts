@@ -4,42 +4,68 @@
  * the kube-dns Deployment (in-cluster config: SVCPLANE_APISERVER_SOCKET or the service account);
  * standalone it takes --kubeconfig and serves any Kubernetes API server's Services.
  */
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import type { Command } from 'commander';
-import { Client } from '../client/rest.js';
 import {
-  DEFAULT_HEALTH, DEFAULT_LISTEN, DEFAULT_METRICS, DEFAULT_READY, DEFAULT_TTL, DEFAULT_ZONE, startDnsServer,
+  DEFAULT_HEALTH, DEFAULT_LISTEN, DEFAULT_METRICS, DEFAULT_READY, DEFAULT_TTL, DEFAULT_ZONE,
 } from './server.js';
+import { type DnsFlags, serveFlags, type ToWorker, type FromWorker } from './worker.js';
+
+/**
+ * The young generation of the worker's heap, MB. Node's default lets it grow to 48 MB under a
+ * steady stream of queries, which is most of this server's memory; the flag that caps it
+ * (--max-semi-space-size) only works on node's command line, a worker's resourceLimits work anywhere.
+ */
+const WORKER_YOUNG_GENERATION_MB = 4;
+/** SVCPLANE_DNS_WORKER=0 serves from the main thread. */
+const WORKER_ENV = 'SVCPLANE_DNS_WORKER';
 
 export { startDnsServer } from './server.js';
 export type { DnsServer, DnsServerOptions } from './server.js';
-
-interface Flags {
-  kubeconfig?: string;
-  context?: string;
-  inCluster?: boolean;
-  listen: string;
-  zone: string;
-  ttl: string;
-  upstream?: string[];
-  health: string;
-  ready: string;
-  metrics: string;
-  forwardTimeout: string;
-  maxConcurrent: string;
-  cache: string;
-  endpointPodNames?: boolean;
-  pods: string;
-  lameduck: string;
-}
 
 function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
 }
 
-function clientFor(f: Flags): Client {
-  if (f.kubeconfig) return Client.fromKubeconfig(f.kubeconfig, f.context);
-  if (f.inCluster || process.env.SVCPLANE_APISERVER_SOCKET || process.env.KUBERNETES_SERVICE_HOST) return Client.inCluster();
-  return Client.fromKubeconfig(undefined, f.context);
+/** Serve from this thread; signals go straight to the server. */
+async function runHere(f: DnsFlags): Promise<void> {
+  const srv = await serveFlags(f);
+  process.once('SIGTERM', () => { void srv.lameduck(f.lameduckMs).then(() => process.exit(0)); });
+  process.once('SIGINT', () => { void srv.close().then(() => process.exit(0)); });
+}
+
+/** Serve from a worker thread with a small young generation; this thread relays signals and exit. */
+async function runInWorker(f: DnsFlags): Promise<void> {
+  const ext = extname(fileURLToPath(import.meta.url));
+  const entry = new URL(`./worker${ext}`, import.meta.url);
+  // Run from sources (tsx): loader hooks do not reach workers in node 20, so the worker registers tsx itself.
+  const script = ext === '.ts'
+    ? `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((t) => { t.register(); return import(${JSON.stringify(entry.href)}); })`
+    : entry;
+  const w = new Worker(script, {
+    eval: ext === '.ts',
+    workerData: { dnsFlags: f },
+    // --input-type (and -e) describe the main script only; a worker given them refuses its file.
+    execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')),
+    resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+  });
+  const tell = (m: ToWorker): void => w.postMessage(m);
+  await new Promise<void>((resolve, reject) => {
+    w.on('message', (m: FromWorker) => {
+      if (m.type === 'started') resolve();
+      if (m.type === 'closed') process.exit(0);
+    });
+    w.once('error', (e) => {
+      console.error(JSON.stringify({ level: 'error', component: 'dns', msg: 'server failed', error: String(e?.stack ?? e) }));
+      reject(e);
+      process.exit(1);
+    });
+    w.once('exit', (code) => { reject(new Error(`dns worker exited (${code})`)); process.exit(code || 1); });
+  });
+  process.once('SIGTERM', () => tell({ type: 'lameduck', ms: f.lameduckMs }));
+  process.once('SIGINT', () => tell({ type: 'close' }));
 }
 
 export function register(program: Command): void {
@@ -62,20 +88,20 @@ export function register(program: Command): void {
     .option('--endpoint-pod-names', 'name endpoints without a hostname after their pod, not their IP')
     .option('--pods <mode>', 'pod records a-b-c-d.<ns>.pod.<zone>: insecure | disabled', 'insecure')
     .option('--lameduck <ms>', 'on SIGTERM: report not ready and keep answering this long before exiting', '5000')
-    .action(async (f: Flags) => {
-      const ttl = Number(f.ttl);
-      if (!Number.isInteger(ttl) || ttl < 0 || ttl > 3600) throw new Error(`--ttl ${f.ttl}: must be an integer between 0 and 3600`);
-      if (f.pods !== 'insecure' && f.pods !== 'disabled') throw new Error(`--pods ${f.pods}: must be insecure or disabled`);
-      const srv = await startDnsServer({
-        client: clientFor(f),
-        listen: f.listen, zone: f.zone, ttl,
-        upstreams: f.upstream,
-        health: f.health, ready: f.ready, metrics: f.metrics,
-        forwardTimeoutMs: Number(f.forwardTimeout), maxConcurrent: Number(f.maxConcurrent), cacheTTL: Number(f.cache),
-        endpointPodNames: !!f.endpointPodNames, pods: f.pods,
-      });
-      const lameduck = Number(f.lameduck);
-      process.once('SIGTERM', () => { void srv.lameduck(Number.isFinite(lameduck) ? lameduck : 0).then(() => process.exit(0)); });
-      process.once('SIGINT', () => { void srv.close().then(() => process.exit(0)); });
+    .action(async (o: Record<string, any>) => {
+      const ttl = Number(o.ttl);
+      if (!Number.isInteger(ttl) || ttl < 0 || ttl > 3600) throw new Error(`--ttl ${o.ttl}: must be an integer between 0 and 3600`);
+      if (o.pods !== 'insecure' && o.pods !== 'disabled') throw new Error(`--pods ${o.pods}: must be insecure or disabled`);
+      const lameduck = Number(o.lameduck);
+      const f: DnsFlags = {
+        kubeconfig: o.kubeconfig, context: o.context, inCluster: !!o.inCluster,
+        listen: o.listen, zone: o.zone, ttl, upstream: o.upstream,
+        health: o.health, ready: o.ready, metrics: o.metrics,
+        forwardTimeoutMs: Number(o.forwardTimeout), maxConcurrent: Number(o.maxConcurrent), cacheTTL: Number(o.cache),
+        endpointPodNames: !!o.endpointPodNames, pods: o.pods, lameduckMs: Number.isFinite(lameduck) ? lameduck : 0,
+      };
+      const flagged = process.execArgv.some((a) => a.startsWith('--max-semi-space-size'));
+      if (process.env[WORKER_ENV] === '0' || flagged) await runHere(f);
+      else await runInWorker(f);
     });
 }
