@@ -148,7 +148,7 @@ export class DnsHandler {
 
   private keep(key: string, qtype: number, c: Compiled, group: string): void {
     const k = qtype === TYPE.A ? key : key + qtype;
-    if (this.compiled.size >= this.capacity && !this.compiled.has(k)) this.compiled.clear();
+    if (this.compiled.size >= this.capacity && !this.compiled.has(k)) { this.compiled.clear(); this.gens.clear(); }
     const kept = c as Kept;
     kept.group = group;
     kept.gen = this.gens.get(group) ?? 0;
@@ -156,7 +156,9 @@ export class DnsHandler {
   }
 
   private invalidate(c: Change): void {
-    if (c.all) { this.compiled.clear(); this.gens.clear(); return; }
+    // Nothing is kept before the caches have synced, so the initial lists need no bookkeeping.
+    if (!this.ctl.hasSynced()) return;
+    if (c.all || this.gens.size >= this.capacity) { this.compiled.clear(); this.gens.clear(); return; }
     for (const s of c.services) this.bump(s);
     if (c.reverse) this.bump(GROUP_REVERSE);
   }
