@@ -107,14 +107,14 @@ export class DnsHandler {
     if (q.qclass === CLASS_IN && !q.odd) {
       if (inZone(name, this.zone)) {
         const a = this.records.answer(name, q.qtype);
-        return this.finish(msg, q, name, a, groupOf(name, this.zone), limit, send);
+        return this.finish(msg, q, a, groupOf(name, this.zone), limit, send);
       }
       if (isReverse(name) && q.qtype === TYPE.PTR) {
         const ptr = reverseRecords(this.ctl, this.zone, this.records.ttl, name, this.opts.endpointPodNames);
         if (ptr || !this.opts.forwarder || this.opts.reverseFallthrough === false) {
           const a: Answer = { rcode: RCODE.NOERROR, answer: ptr ?? [], authority: [], additional: [], cacheable: true };
           if (!ptr) { a.rcode = this.ctl.hasSynced() ? RCODE.NXDOMAIN : RCODE.SERVFAIL; a.authority = [this.records.soa(name.endsWith('ip6.arpa') ? 'ip6.arpa' : 'in-addr.arpa')]; a.cacheable = false; }
-          return this.finish(msg, q, name, a, GROUP_REVERSE, limit, send);
+          return this.finish(msg, q, a, GROUP_REVERSE, limit, send);
         }
       }
     }
@@ -122,28 +122,30 @@ export class DnsHandler {
   }
 
   /** Compile an answer, keep it when it may be kept, and send it. */
-  private finish(msg: Buffer, q: Query, name: string, a: Answer, group: string, limit: number, send: (b: Buffer, qtype: number) => void): void {
+  private finish(msg: Buffer, q: Query, a: Answer, group: string, limit: number, send: (b: Buffer, qtype: number) => void): void {
     if (a.external && this.opts.forwarder) {
       // An ExternalName outside the zone: CNAME plus whatever the upstream says about its target.
       const qm = Buffer.from(msg.subarray(0, q.questionEnd + (q.edns ? 11 : 0)));
       const snapshot = Object.assign(new Query(), q);
       const ext = a.external;
-      this.opts.forwarder.lookup(ext.name, ext.qtype).then((resp) => {
-        const d = dnsPacket.decode(resp);
-        for (const r of d.answers ?? []) {
-          const rr = fromPacket(r);
-          if (rr) a.answer.push(rr);
-        }
-      }, () => { /* upstream silent: the CNAME alone still tells the client where to look */ }).finally(() => {
+      const reply = (): void => {
         const c = this.writer.compile(snapshot.key, a.rcode, FLAG_AA, a.answer, a.authority, a.additional);
         send(buildResponse(qm, snapshot, c, limit), snapshot.qtype);
-      });
+      };
+      this.opts.forwarder.lookup(ext.name, ext.qtype).then((resp) => {
+        try {
+          for (const r of dnsPacket.decode(resp).answers ?? []) {
+            const rr = fromPacket(r);
+            if (rr) a.answer.push(rr);
+          }
+        } catch { /* an answer we cannot read adds nothing */ }
+        reply();
+      }, () => reply()); // upstream silent: the CNAME alone still tells the client where to look
       return;
     }
     const c = this.writer.compile(q.key, a.rcode, a.rcode === RCODE.REFUSED ? 0 : FLAG_AA, a.answer, a.authority, a.additional);
     if (a.cacheable && !a.external && this.ctl.hasSynced()) this.keep(q.key, q.qtype, c, group);
     send(buildResponse(msg, q, c, limit), q.qtype);
-    void name;
   }
 
   private keep(key: string, qtype: number, c: Compiled, group: string): void {
@@ -187,13 +189,18 @@ export class DnsHandler {
     this.inflight.set(flight, all);
     fwd.query(own, q.questionEnd, tcp).then((resp) => {
       this.inflight.delete(flight);
-      cache?.store(key, resp);
+      try { cache?.store(key, resp); } catch { /* not cacheable */ }
       for (const w of all) {
-        const out = w === waiter ? resp : Buffer.from(resp);
-        // The client's ID and its spelling of the question.
-        out.writeUInt16BE(w.q.id, 0);
-        w.msg.copy(out, 12, 12, w.q.questionEnd);
-        w.send(out.length > w.limit ? truncated(out, w.msg, w.q) : out, w.q.qtype);
+        let out = w === waiter ? resp : Buffer.from(resp);
+        try {
+          // The client's ID and its spelling of the question.
+          out.writeUInt16BE(w.q.id, 0);
+          w.msg.copy(out, 12, 12, w.q.questionEnd);
+          if (out.length > w.limit) out = truncated(out, w.msg, w.q);
+        } catch {
+          out = errorResponse(w.msg, w.q, RCODE.SERVFAIL, true);
+        }
+        w.send(out, w.q.qtype);
       }
     }, (e) => {
       this.inflight.delete(flight);
