@@ -145,7 +145,9 @@ export async function startDnsServer(opts: DnsServerOptions = {}): Promise<DnsSe
 
   if (opts.waitForSync) await synced;
 
-  const udpReply = (b: Buffer, rinfo: RemoteInfo): void => udp.send(b, rinfo.port, rinfo.address);
+  const udpReply = (b: Buffer, rinfo: RemoteInfo): void => {
+    try { udp.send(b, rinfo.port, rinfo.address); } catch { /* socket closed while a forwarded answer was on its way */ }
+  };
   udp.on('message', (msg, rinfo) => handler.handle(msg, false, rinfo.family === 'IPv6', udpReply, rinfo));
   udp.on('error', (e) => log('udp error', { error: String(e) }));
   tcp.on('connection', (sock) => serveTcp(sock, handler));
