@@ -19,7 +19,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
 import { createSocket } from 'node:dgram';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -36,6 +36,7 @@ const SERVICES = arg('services', 10000);
 const DURATION = arg('duration', 10);
 const RATE = arg('rate', 5000);
 
+const LOAD_AT_START = loadavg().map((x) => x.toFixed(2)).join(' ');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const work = mkdtempSync(join(tmpdir(), 'svcplane-bench-dns-'));
 const children: ChildProcess[] = [];
@@ -270,12 +271,12 @@ async function main(): Promise<void> {
   const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? '';
   const header = `# bench/dns — ${new Date().toISOString()}\n\n${SERVICES} Services (${NAMESPACES} namespaces, 2 endpoints each), dnsperf 100 outstanding queries for ${DURATION} s per row ` +
     `(latency rows: -Q ${RATE}); "mix" = 70 % Service names, 30 % NXDOMAIN. Machine: ${cpu}, ${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()} cores shared with other work ` +
-    `(dnsperf and the server compete for the same 2 cores).\n\n` +
+    `(dnsperf and the server compete for the same 2 cores; load average at start ${LOAD_AT_START}).\n\n` +
     servers.map((s) => `- ${s.name}: ${s.note}; ready in ${s.startMs} ms`).join('\n') + '\n\n';
   console.log(table);
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(join(RESULTS, 'dns.md'), header + table + '\n');
-  writeFileSync(join(RESULTS, 'dns.json'), JSON.stringify({ date: new Date().toISOString(), services: SERVICES, durationSeconds: DURATION, latencyRate: RATE, servers, rows }, null, 2) + '\n');
+  writeFileSync(join(RESULTS, 'dns.json'), JSON.stringify({ date: new Date().toISOString(), loadAverageAtStart: LOAD_AT_START, services: SERVICES, durationSeconds: DURATION, latencyRate: RATE, servers, rows }, null, 2) + '\n');
 }
 
 main().then(() => rmSync(work, { recursive: true, force: true }), (e) => {
