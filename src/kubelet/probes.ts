@@ -1,0 +1,76 @@
+/**
+ * @module kubelet/probes
+ * One probe attempt (httpGet, tcpSocket, exec, grpc as tcp) with its timeout. HTTP and TCP
+ * probes go from the node to the pod IP like the kubelet's; when the node agent itself is not
+ * inside the node's network namespace (tests), they run through `ip netns exec <node> curl`.
+ */
+import net from 'node:net';
+import http from 'node:http';
+import type { Probe } from '../api/types.js';
+import { run } from '../net/exec.js';
+
+export interface ProbeResult { ok: boolean; message: string }
+
+export interface ProbeTarget {
+  podIP: string;
+  /** Resolve a named container port. */
+  port(p: number | string | undefined): number;
+  /** Run a command in the container (exec probes). */
+  exec(cmd: string[], timeoutMs: number): Promise<{ code: number; output: string }>;
+  nodeNetns?: string;
+}
+
+function httpProbe(url: string, headers: Record<string, string>, timeoutMs: number): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const req = http.get(url, { headers: { 'User-Agent': 'kube-probe/1.32', Accept: '*/*', ...headers }, timeout: timeoutMs }, (res) => {
+      res.resume();
+      const code = res.statusCode ?? 0;
+      resolve(code >= 200 && code < 400 ? { ok: true, message: '' } : { ok: false, message: `HTTP probe failed with statuscode: ${code}` });
+    });
+    req.on('timeout', () => { req.destroy(); resolve({ ok: false, message: `Get "${url}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)` }); });
+    req.on('error', (e) => resolve({ ok: false, message: `Get "${url}": ${e.message.replace(/^connect /, 'dial tcp ').replace(/ECONNREFUSED.*/, 'connect: connection refused')}` }));
+  });
+}
+
+function tcpProbe(host: string, port: number, timeoutMs: number): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port, timeout: timeoutMs });
+    s.on('connect', () => { s.destroy(); resolve({ ok: true, message: '' }); });
+    s.on('timeout', () => { s.destroy(); resolve({ ok: false, message: `dial tcp ${host}:${port}: i/o timeout` }); });
+    s.on('error', () => resolve({ ok: false, message: `dial tcp ${host}:${port}: connect: connection refused` }));
+  });
+}
+
+export async function runProbe(p: Probe, t: ProbeTarget): Promise<ProbeResult> {
+  const timeoutMs = (p.timeoutSeconds ?? 1) * 1000;
+  if (p.exec) {
+    const r = await t.exec(p.exec.command ?? [], timeoutMs);
+    return r.code === 0 ? { ok: true, message: '' } : { ok: false, message: r.output.trim() || `command ${JSON.stringify(p.exec.command)} exited with ${r.code}` };
+  }
+  if (p.httpGet) {
+    const host = p.httpGet.host || t.podIP;
+    const port = t.port(p.httpGet.port);
+    const scheme = (p.httpGet.scheme ?? 'HTTP').toLowerCase();
+    const path = p.httpGet.path ?? '/';
+    const url = `${scheme}://${host}:${port}${path.startsWith('/') ? path : `/${path}`}`;
+    const headers = Object.fromEntries((p.httpGet.httpHeaders ?? []).map((h) => [h.name, h.value]));
+    if (t.nodeNetns) {
+      const r = await run(['curl', '-sk', '-o', '/dev/null', '-w', '%{http_code}', '-m', String(timeoutMs / 1000), ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]), url], { netns: t.nodeNetns, allowFail: true });
+      const code = Number(r.stdout.trim());
+      if (code >= 200 && code < 400) return { ok: true, message: '' };
+      return { ok: false, message: code ? `HTTP probe failed with statuscode: ${code}` : `Get "${url}": dial tcp ${host}:${port}: connect: connection refused` };
+    }
+    return httpProbe(url, headers, timeoutMs);
+  }
+  const tcp = p.tcpSocket ?? (p.grpc ? { port: p.grpc.port, host: undefined } : undefined);
+  if (tcp) {
+    const host = tcp.host || t.podIP;
+    const port = t.port(tcp.port);
+    if (t.nodeNetns) {
+      const r = await run(['nc', '-z', '-w', String(Math.max(1, timeoutMs / 1000)), host, String(port)], { netns: t.nodeNetns, allowFail: true });
+      return r.code === 0 ? { ok: true, message: '' } : { ok: false, message: `dial tcp ${host}:${port}: connect: connection refused` };
+    }
+    return tcpProbe(host, port, timeoutMs);
+  }
+  return { ok: true, message: '' };
+}
