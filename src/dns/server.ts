@@ -222,7 +222,9 @@ const openTcp = new WeakMap<TcpServer, Set<TcpSocket>>();
 async function bindPair(host: string, port: number): Promise<{ udp: Socket; tcp: TcpServer }> {
   const fam = isIP(host) === 6 ? 'udp6' : 'udp4';
   for (let attempt = 0; ; attempt++) {
-    const udp = createSocket({ type: fam });
+    // Replies go to the address a query came from, always an IP: answer the lookup at once instead of
+    // node's dns.lookup, which defers every send by a tick.
+    const udp = createSocket({ type: fam, lookup: (addr, _opts, cb) => (cb as (e: null, a: string, f: number) => void)(null, addr, fam === 'udp6' ? 6 : 4) });
     await new Promise<void>((res, rej) => { udp.once('error', rej); udp.bind(port, host, () => { udp.off('error', rej); res(); }); });
     const tcp = createTcpServer();
     try {
