@@ -126,7 +126,8 @@ export class Forwarder {
   private socket(fam: 4 | 6): Socket {
     let s = this.sockets[fam];
     if (s) return s;
-    s = createSocket(fam === 4 ? 'udp4' : 'udp6');
+    // Upstreams are IP addresses: skip dns.lookup, which defers every send by a tick.
+    s = createSocket({ type: fam === 4 ? 'udp4' : 'udp6', lookup: (addr, _o, cb) => (cb as (e: null, a: string, f: number) => void)(null, addr, fam) });
     s.on('message', (m, rinfo) => this.onMessage(m, rinfo.address, rinfo.port));
     s.on('error', () => { /* ICMP errors and the like: the attempt times out */ });
     s.bind(0, fam === 4 ? '0.0.0.0' : '::');
