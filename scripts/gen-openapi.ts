@@ -34,8 +34,16 @@ const MODULES: Record<string, string> = {
 const EXTRA_ROOTS = ['io.k8s.apimachinery.pkg.apis.meta.v1.Status', 'io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions',
   'io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent', 'io.k8s.api.autoscaling.v1.Scale', 'io.k8s.api.policy.v1.Eviction'];
 
+/** kubernetes-types inlines IntOrString as `number | string`; upstream names it (kubectl explain shows <IntOrString>). */
+const INT_OR_STRING = 'io.k8s.apimachinery.pkg.util.intstr.IntOrString';
+
 type Schema = Record<string, unknown>;
-const schemas: Record<string, Schema> = {};
+const schemas: Record<string, Schema> = {
+  [INT_OR_STRING]: {
+    description: 'IntOrString is a type that can hold an int32 or a string.  When used in JSON or YAML marshalling and unmarshalling, it produces or consumes the inner type.  This allows you to have, for example, a JSON field that can accept a name or number.',
+    type: 'string', format: 'int-or-string', 'x-kubernetes-int-or-string': true,
+  },
+};
 /** Local name → full schema name, per module (imports resolve through their module). */
 const localNames = new Map<string, Map<string, string>>();
 
@@ -64,7 +72,7 @@ function typeToSchema(t: ts.TypeNode, mod: string): Schema {
   if (ts.isUnionTypeNode(t)) {
     const kinds = new Set(t.types.map((x) => x.kind));
     if (kinds.has(ts.SyntaxKind.NumberKeyword) && kinds.has(ts.SyntaxKind.StringKeyword)) {
-      return { 'x-kubernetes-int-or-string': true, anyOf: [{ type: 'integer' }, { type: 'string' }] };
+      return refTo(INT_OR_STRING);
     }
     return typeToSchema(t.types[0], mod);
   }

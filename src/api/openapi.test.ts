@@ -44,7 +44,8 @@ test('schemas as upstream: descriptions, GVK, patch metadata, int-or-string, dat
   const sp = s['io.k8s.api.core.v1.ServicePort'];
   assert.match(sp.properties.port.description, /The port that will be exposed by this service/);
   assert.deepEqual(sp.required, ['port']);
-  assert.equal(sp.properties.targetPort['x-kubernetes-int-or-string'], true);
+  assert.deepEqual(sp.properties.targetPort.allOf, [{ $ref: '#/components/schemas/io.k8s.apimachinery.pkg.util.intstr.IntOrString' }]);
+  assert.equal(s['io.k8s.apimachinery.pkg.util.intstr.IntOrString'].format, 'int-or-string');
   assert.equal(s['io.k8s.apimachinery.pkg.apis.meta.v1.Time'].format, 'date-time');
   assert.equal(s['io.k8s.api.core.v1.PodSpec'].properties.containers['x-kubernetes-patch-merge-key'], 'name');
   assert.equal(s['io.k8s.api.core.v1.Container'].properties.volumeMounts['x-kubernetes-patch-merge-key'], 'mountPath');

@@ -25,7 +25,7 @@ function resolve(s: Schema | undefined): Schema | undefined {
 
 function walk(v: unknown, s: Schema | undefined, path: string, out: string[]): void {
   const schema = resolve(s);
-  if (!schema || schema['x-kubernetes-preserve-unknown-fields'] || schema['x-kubernetes-int-or-string']) return;
+  if (!schema || schema['x-kubernetes-preserve-unknown-fields'] || schema['x-kubernetes-int-or-string'] || schema.format === 'int-or-string') return;
   if (Array.isArray(v)) {
     const items = schema.items as Schema | undefined;
     if (items) v.forEach((x, i) => walk(x, items, `${path}[${i}]`, out));
