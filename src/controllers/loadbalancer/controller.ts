@@ -89,7 +89,7 @@ export class LoadBalancerController extends QueueController {
       const had = this.allocated.delete(key);
       // No longer a LoadBalancer: release the address we gave it.
       if (svc.spec?.type !== 'LoadBalancer' && ingressIPs(svc).some((ip) => this.pool.contains(ip))) {
-        await ignoreNotFound(c.patch(res('services'), namespace, name, { status: { loadBalancer: {} } }, 'merge', 'status'));
+        await ignoreNotFound(c.patch(res('services'), namespace, name, { status: { loadBalancer: { ingress: null } } }, 'merge', 'status'));
         this.requeuePending();
       } else if (had) this.requeuePending();
       return;
@@ -98,7 +98,7 @@ export class LoadBalancerController extends QueueController {
     if (!ip) {
       this.allocated.delete(key);
       this.ctx.recorder.event(svc, 'Warning', 'AllocationFailed', `Failed to allocate IP for "${key}": ${error}`);
-      if (ingressIPs(svc).length) await ignoreNotFound(c.patch(res('services'), namespace, name, { status: { loadBalancer: {} } }, 'merge', 'status'));
+      if (ingressIPs(svc).length) await ignoreNotFound(c.patch(res('services'), namespace, name, { status: { loadBalancer: { ingress: null } } }, 'merge', 'status'));
       return;
     }
     this.allocated.set(key, ip);

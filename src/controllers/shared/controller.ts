@@ -50,7 +50,9 @@ export abstract class QueueController implements Controller {
   constructor(readonly name: string, protected readonly ctx: ControllerContext) {
     this.queue = new WorkQueue(name, (key, err) => {
       metrics.syncErrors.inc({ controller: name });
-      log('warn', name, 'sync failed, will retry', { key, error: String((err as Error)?.message ?? err) });
+      // Conflicts are routine (a stale cache); they are retried like upstream, quietly.
+      const conflict = (err as { code?: number })?.code === 409;
+      log(conflict ? 'info' : 'warn', name, 'sync failed, will retry', { key, error: String((err as Error)?.message ?? err) });
     });
   }
 

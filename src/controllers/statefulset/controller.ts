@@ -37,7 +37,7 @@ export class StatefulSetController extends QueueController {
   /** The revision for the set's current template, creating it if needed. */
   private async ensureRevision(set: StatefulSet, revs: ControllerRevision[]): Promise<ControllerRevision> {
     const tpl = set.spec!.template!;
-    const hash = revisionHash(tpl, set.status?.collisionCount);
+    const hash = revisionHash(tpl, set.status?.collisionCount ?? 0);
     const name = revisionName(set, hash);
     const found = revs.find((r) => r.metadata?.name === name);
     if (found) return found;
