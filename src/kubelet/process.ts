@@ -21,6 +21,7 @@ ${Object.entries(POD_PRIVATE_DIRS).map(([k, d]) => `[ -d "${d}" ] && mount --bin
 cd "$SVP_WORKDIR" 2>/dev/null || cd /
 ef="$SVP_EXIT_FILE"
 unset SVP_HOSTNAME SVP_POD_DIR SVP_WORKDIR SVP_EXIT_FILE
+: > "$ef.ready"
 "$@" & c=$!
 trap 'kill -TERM $c 2>/dev/null' TERM
 trap 'kill -INT $c 2>/dev/null' INT
@@ -97,6 +98,16 @@ export function spawnContainer(s: SpawnSpec): Spawned {
   } finally {
     closeSync(fd);
   }
+}
+
+/** Has the wrapper finished setting up the namespaces (exec may join them now)? */
+export async function waitSetUp(exitFile: string, timeoutMs = 5000): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (existsSync(`${exitFile}.ready`)) return true;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return false;
 }
 
 /** Signal the wrapper (which forwards to the program). */

@@ -17,7 +17,7 @@ import { containerEnv, expand, type EnvSources } from './env.js';
 import { Ipam, gatewayOf } from './ipam.js';
 import { hostsFile, podHostnames, resolvConf } from './podfiles.js';
 import { runProbe } from './probes.js';
-import { groupAlive, killContainerGroup, POD_PRIVATE_DIRS, processAlive, readExitCode, signalContainer, spawnContainer } from './process.js';
+import { waitSetUp, groupAlive, killContainerGroup, POD_PRIVATE_DIRS, processAlive, readExitCode, signalContainer, spawnContainer } from './process.js';
 
 export const BACKOFF_INITIAL_S = 10;
 export const BACKOFF_MAX_S = 300;
@@ -245,6 +245,7 @@ class PodWorker {
     writeFileSync(join(this.dir, `env-${ctrKey(c.name)}.json`), JSON.stringify({ env, workingDir: c.workingDir ?? '/' }));
     const exitFile = join(this.dir, `exit-${ctrKey(c.name)}`);
     rmSync(exitFile, { force: true });
+    rmSync(`${exitFile}.ready`, { force: true });
     this.event('Normal', 'Pulled', `Container image "${image}" already present on machine`);
     const sp = spawnContainer({
       netns: this.rec.netns, argv, env, hostname, podDir: this.dir, workingDir: c.workingDir,
@@ -624,6 +625,13 @@ export class PodRuntime {
     return { pid: rec.pid, env, workingDir };
   }
 
+  /** Wait until a just-started container's namespaces are set up (so exec joins the right ones). */
+  async waitContainerSetUp(uid: string, container: string): Promise<boolean> {
+    const w = this.workers.get(uid);
+    if (!w) return false;
+    return waitSetUp(join(w.dir, `exit-${ctrKey(container)}`));
+  }
+
   /** argv that runs cmd inside a running container's network, mount and UTS namespaces. */
   execArgv(uid: string, container: string, cmd: string[]): { argv: string[]; env: Record<string, string> } | undefined {
     const p = this.containerProcess(uid, container);
@@ -657,6 +665,7 @@ export class PodRuntime {
         return named?.containerPort ?? Number(p);
       },
       exec: async (cmd: string[], timeoutMs: number) => {
+        await this.waitContainerSetUp(w.rec.uid, c.name);
         const e = this.execArgv(w.rec.uid, c.name, cmd);
         if (!e) return { code: 1, output: 'container not running' };
         const r = await run(e.argv, { env: e.env, allowFail: true, timeoutMs });

@@ -1,0 +1,33 @@
+/**
+ * @module kubelet/cli
+ * `svcplane kubelet …`: the node agent of one node, run inside the node's network namespace.
+ */
+import type { Command } from 'commander';
+import { startKubelet } from './kubelet.js';
+
+export function register(program: Command): void {
+  program
+    .command('kubelet')
+    .description('node agent: registers the node and runs the pods bound to it in their own namespaces')
+    .requiredOption('--node-name <name>', 'Node name')
+    .requiredOption('--node-ip <ip>', 'InternalIP of the node (lan address)')
+    .requiredOption('--pod-cidr <cidr>', 'pod CIDR of this node, e.g. 10.244.1.0/24 (bridge cni0 holds .1)')
+    .requiredOption('--data-dir <dir>', 'cluster data dir (pods/<uid>/ and kubelet/<node>/ are kept there)')
+    .requiredOption('--cluster-name <name>', 'cluster name (pod netns names svp-<cluster>-p-<uid8>)')
+    .option('--kubeconfig <path>', 'kubeconfig of the API server (default: ~/.kube/config)')
+    .option('--cluster-dns <ip>', 'cluster DNS Service IP for ClusterFirst pods (comma-separated)', '10.96.0.10')
+    .option('--cluster-domain <domain>', 'cluster domain', 'cluster.local')
+    .option('--socket <path>', 'node agent API socket (logs, exec); default <data-dir>/kubelet/<node>.sock')
+    .option('--healthz-port <port>', '/healthz and /metrics on 127.0.0.1 (0: off)', '10248')
+    .action(async (o: { nodeName: string; nodeIp: string; podCidr: string; dataDir: string; clusterName: string; kubeconfig?: string; clusterDns: string; clusterDomain: string; socket?: string; healthzPort: string }) => {
+      const k = await startKubelet({
+        kubeconfig: o.kubeconfig, nodeName: o.nodeName, nodeIP: o.nodeIp, podCIDR: o.podCidr, dataDir: o.dataDir,
+        clusterName: o.clusterName, clusterDNS: o.clusterDns.split(',').filter(Boolean), clusterDomain: o.clusterDomain,
+        socket: o.socket ?? `${o.dataDir}/kubelet/${o.nodeName}.sock`, healthzPort: Number(o.healthzPort) || undefined,
+      });
+      // Pods keep running when the agent stops: a restarted agent adopts them.
+      const exit = () => void k.stop().finally(() => process.exit(0));
+      process.on('SIGTERM', exit);
+      process.on('SIGINT', exit);
+    });
+}

@@ -1,0 +1,202 @@
+/**
+ * @module kubelet/kubelet
+ * The node agent: registers its Node, renews its Lease, watches the Pods bound to it and drives
+ * the PodRuntime (start, status patch, graceful deletion), serves logs/exec on its socket.
+ */
+import type { ConfigMap, Node, Pod, Secret, Service } from '../api/types.js';
+import { res } from '../api/registry.js';
+import { EventRecorder } from '../client/events.js';
+import { Informer } from '../client/informer.js';
+import { Client } from '../client/rest.js';
+import { ApiError } from '../client/types.js';
+import { WorkQueue } from '../client/workqueue.js';
+import { metrics } from './metrics.js';
+import { LEASE_DURATION_S, LEASE_NAMESPACE, LEASE_RENEW_MS, microTime, nodeObject, nodeStatus, type NodeIdentity } from './node.js';
+import { PodRuntime } from './runtime.js';
+import { startServer, type KubeletServer } from './server.js';
+
+export const NODE_STATUS_MS = 30_000;
+export const DEFAULT_GRACE_S = 30;
+
+export interface KubeletOptions {
+  kubeconfig?: string;
+  client?: Client;
+  nodeName: string;
+  nodeIP: string;
+  podCIDR: string;
+  dataDir: string;
+  clusterName: string;
+  clusterDNS?: string[];
+  clusterDomain?: string;
+  socket?: string;
+  healthzPort?: number;
+  /** Node netns when not running inside it (tests). */
+  nodeNetns?: string;
+  apiserverSocket?: string;
+}
+
+export interface Kubelet {
+  runtime: PodRuntime;
+  stop(opts?: { killPods?: boolean }): Promise<void>;
+}
+
+function log(msg: string, fields: Record<string, unknown> = {}): void {
+  console.error(JSON.stringify({ ts: new Date().toISOString(), component: 'kubelet', msg, ...fields }));
+}
+
+export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
+  const client = o.client ?? Client.fromKubeconfig(o.kubeconfig);
+  const id: NodeIdentity = { nodeName: o.nodeName, nodeIP: o.nodeIP, podCIDR: o.podCIDR, socket: o.socket };
+  const recorder = new EventRecorder(client, 'kubelet', o.nodeName);
+  const queue = new WorkQueue(`kubelet-${o.nodeName}`, (key, err) => log('pod sync failed', { pod: key, err: String((err as Error).message ?? err) }));
+  const services = new Informer<Service>(client, res('services'));
+  const pods = new Informer<Pod>(client, res('pods'), { fieldSelector: `spec.nodeName=${o.nodeName}` });
+  const byUid = new Map<string, Pod>();
+  const lastStatus = new Map<string, string>();
+  const seenAt = new Map<string, number>();
+  let synced = false;
+
+  const runtime = new PodRuntime({
+    dataDir: o.dataDir, nodeName: o.nodeName, nodeIP: o.nodeIP, podCIDR: o.podCIDR, clusterName: o.clusterName,
+    clusterDNS: o.clusterDNS ?? ['10.96.0.10'], clusterDomain: o.clusterDomain ?? 'cluster.local', nodeNetns: o.nodeNetns,
+    apiserverSocket: o.apiserverSocket ?? `${o.dataDir}/apiserver.sock`,
+    env: {
+      services: (ns) => services.list().filter((s) => s.metadata?.namespace === ns),
+      configMap: async (ns, name) => client.get<ConfigMap>(res('configmaps'), ns, name).catch(() => undefined),
+      secret: async (ns, name) => client.get<Secret>(res('secrets'), ns, name).catch(() => undefined),
+    },
+    onStatusChange: (uid) => queue.add(uid),
+    event: (pod, type, reason, message) => recorder.event(pod, type, reason, message),
+  });
+  const adopted = runtime.adopt();
+  if (adopted.length) log('found pods from a previous run', { count: adopted.length });
+
+  // Node registration: create, or bring an existing object up to date.
+  const nodes = res('nodes');
+  const register = async () => {
+    try {
+      const existing = await client.get<Node>(nodes, undefined, o.nodeName);
+      const want = nodeObject(id, existing);
+      await client.update<Node>(nodes, undefined, { ...want, status: existing.status } as Node & { metadata: object });
+      await client.patch(nodes, undefined, o.nodeName, { status: nodeStatus(id, existing.status?.conditions, true) }, 'merge', 'status');
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.code !== 404) throw e;
+      const created = await client.create<Node>(nodes, undefined, nodeObject(id));
+      await client.patch(nodes, undefined, o.nodeName, { status: nodeObject(id, created).status }, 'merge', 'status').catch(() => undefined);
+    }
+  };
+  for (let i = 0; ; i++) {
+    try { await register(); break; } catch (e) {
+      if (i % 10 === 0) log('registering node failed, retrying', { err: (e as Error).message });
+      await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** i, 2000)));
+    }
+  }
+  log('node registered', { node: o.nodeName });
+
+  const leases = res('leases');
+  const renewLease = async () => {
+    const spec = { holderIdentity: o.nodeName, leaseDurationSeconds: LEASE_DURATION_S, renewTime: microTime() };
+    try {
+      await client.patch(leases, LEASE_NAMESPACE, o.nodeName, { spec }, 'merge');
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 404) {
+        await client.create(leases, LEASE_NAMESPACE, {
+          apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
+          metadata: { name: o.nodeName, namespace: LEASE_NAMESPACE, ownerReferences: [] },
+          spec: { ...spec, acquireTime: microTime() },
+        });
+      } else throw e;
+    }
+  };
+  await renewLease().catch((e) => log('lease renewal failed', { err: (e as Error).message }));
+  const leaseTimer = setInterval(() => void renewLease().catch((e) => log('lease renewal failed', { err: (e as Error).message })), LEASE_RENEW_MS);
+  const statusTimer = setInterval(() => {
+    void client.get<Node>(nodes, undefined, o.nodeName)
+      .then((n) => client.patch(nodes, undefined, o.nodeName, { status: { conditions: nodeStatus(id, n.status?.conditions, true)!.conditions } }, 'merge', 'status'))
+      .catch((e) => log('node status update failed', { err: (e as Error).message }));
+  }, NODE_STATUS_MS);
+
+  const server: KubeletServer = await startServer(runtime, o.socket, o.healthzPort, () => synced);
+
+  const syncPod = async (uid: string) => {
+    const pod = byUid.get(uid);
+    if (!pod) {
+      // Gone from the API (force-deleted): nothing to report, just clean up.
+      if (runtime.has(uid)) { await runtime.stop(uid, 0); runtime.remove(uid); lastStatus.delete(uid); }
+      return;
+    }
+    const ns = pod.metadata?.namespace;
+    const name = pod.metadata!.name!;
+    if (pod.metadata?.deletionTimestamp) {
+      const grace = pod.metadata.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? DEFAULT_GRACE_S;
+      if (runtime.has(uid)) {
+        const stopping = runtime.stop(uid, grace);
+        await pushStatus(uid, pod);
+        await stopping;
+        await pushStatus(uid, pod);
+      }
+      try {
+        await client.delete(res('pods'), ns, name, { gracePeriodSeconds: 0, preconditions: { uid } });
+      } catch (e) {
+        if (!(e instanceof ApiError) || (e.code !== 404 && e.code !== 409)) throw e;
+      }
+      if (runtime.has(uid)) runtime.remove(uid);
+      byUid.delete(uid);
+      lastStatus.delete(uid);
+      return;
+    }
+    const phase = pod.status?.phase;
+    if ((phase === 'Succeeded' || phase === 'Failed') && !runtime.has(uid)) return;
+    if (!seenAt.has(uid)) seenAt.set(uid, Date.now());
+    await runtime.start(pod);
+    await pushStatus(uid, pod);
+  };
+
+  const pushStatus = async (uid: string, pod: Pod) => {
+    const st = runtime.status(uid);
+    if (!st) return;
+    const body = JSON.stringify(st);
+    if (lastStatus.get(uid) === body) return;
+    try {
+      const updated = await client.patch<Pod>(res('pods'), pod.metadata?.namespace, pod.metadata!.name!, { status: st }, 'merge', 'status');
+      lastStatus.set(uid, body);
+      if (updated?.metadata?.uid === uid) byUid.set(uid, { ...byUid.get(uid)!, status: updated.status });
+      const t0 = seenAt.get(uid);
+      if (t0 && st.phase === 'Running') { metrics.podStartDuration.observe((Date.now() - t0) / 1000); seenAt.delete(uid); }
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 404) return;
+      throw e;
+    }
+  };
+
+  pods.addHandlers({
+    add: (p) => { byUid.set(p.metadata!.uid!, p); queue.add(p.metadata!.uid!); },
+    update: (_o, p) => { byUid.set(p.metadata!.uid!, p); queue.add(p.metadata!.uid!); },
+    delete: (p) => { byUid.delete(p.metadata!.uid!); queue.add(p.metadata!.uid!); },
+  });
+  await services.start();
+  await pods.start();
+  // Pods this node ran that no longer exist: stop them and free their sandboxes.
+  const removed = await runtime.cleanOrphans(new Set(pods.list().map((p) => p.metadata!.uid!)));
+  if (removed.length) log('removed orphaned pods', { removed });
+  synced = true;
+  void queue.run(async (uid) => {
+    try { await syncPod(uid); metrics.syncs.inc({ result: 'ok' }); } catch (e) { metrics.syncs.inc({ result: 'error' }); throw e; }
+  }, 4);
+  const gaugeTimer = setInterval(() => {
+    metrics.runningPods.set(runtime.uids().length);
+  }, 5000);
+  gaugeTimer.unref();
+
+  return {
+    runtime,
+    async stop(opts = {}) {
+      clearInterval(leaseTimer); clearInterval(statusTimer); clearInterval(gaugeTimer);
+      pods.stop(); services.stop();
+      queue.shutdown();
+      if (opts.killPods) for (const uid of runtime.uids()) { await runtime.stop(uid, 0); runtime.remove(uid); }
+      runtime.close();
+      await server.close();
+    },
+  };
+}
