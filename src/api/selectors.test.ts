@@ -46,6 +46,9 @@ test('label selector syntax errors carry Kubernetes wording', () => {
   ];
   for (const [s, msg] of rows) assert.throws(() => parseLabelSelector(s), (e: Error) => e.message === msg, `${s}: ${(() => { try { parseLabelSelector(s); return 'no error'; } catch (e) { return (e as Error).message; } })()}`);
   assert.throws(() => parseLabelSelector('a b c d/e/f=1'));
+  assert.throws(() => parseLabelSelector('a/b/c=1'), (e: Error) => e.message.startsWith('unable to parse requirement: : Invalid value: "a/b/c": a qualified name must consist of'));
+  assert.throws(() => parseLabelSelector('a in (x'), { message: "unable to parse requirement: found '', expected: ',' or ')'" });
+  assert.throws(() => parseLabelSelector('a in ()x'), { message: "found 'x', expected: ',' or 'end of string'" });
   assert.throws(() => parseLabelSelector('app=a b'));
   assert.match((() => { try { parseLabelSelector('app=-x'); return ''; } catch (e) { return (e as Error).message; } })(),
     /^unable to parse requirement: values\[0\]\[app\]: Invalid value: "-x": a valid label must be an empty string/);

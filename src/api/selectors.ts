@@ -91,7 +91,8 @@ class Parser {
     if (t.tok !== 'ID') throw new Error(`found '${t.lit}', expected: identifier`);
     const key = t.lit;
     const kerrs = validateLabelKey(key);
-    if (kerrs.length) throw new Error(`key: Invalid value: ${JSON.stringify(key)}: ${kerrs.join('; ')}`);
+    // upstream reports this one with an empty field path, hence the leading ': '
+    if (kerrs.length) throw new Error(`: Invalid value: ${JSON.stringify(key)}: ${kerrs.join('; ')}`);
     const la = this.look(true).tok;
     if (la === 'END' || la === 'COMMA') return newRequirement(key, op ?? 'exists', []);
     if (op === '!') throw new Error(`found '${this.look(true).lit}', expected: ',' or 'end of string'`);
@@ -123,7 +124,8 @@ class Parser {
     if (la.tok === 'ID' || la.tok === 'COMMA') {
       const vals = this.identifiersList();
       const c = this.next(true);
-      if (c.tok !== 'CLOSE') throw new Error(`found '${c.lit}', expected: ')'`);
+      // upstream names the token seen before the list here
+      if (c.tok !== 'CLOSE') throw new Error(`found '${la.lit}', expected: ')'`);
       return vals;
     }
     if (la.tok === 'CLOSE') { this.next(true); return ['']; }
@@ -168,17 +170,19 @@ export function newRequirement(key: string, operator: Operator, values: string[]
   if (kerrs.length) errs.push(`key: Invalid value: ${JSON.stringify(key)}: ${kerrs.join('; ')}`);
   switch (operator) {
     case 'in': case 'notin':
-      if (values.length === 0) errs.push("values: Invalid value: null: for 'in', 'notin' operators, values set can't be empty");
+      if (values.length === 0) errs.push("values: Invalid value: []string{}: for 'in', 'notin' operators, values set can't be empty");
       break;
     case '=': case '==': case '!=':
-      if (values.length !== 1) errs.push(`values: Invalid value: ${goSlice(values)}: exact-match compatible operators must have exactly one value`);
+      if (values.length !== 1) errs.push(`values: Invalid value: ${goSlice(values)}: exact-match compatibility requires one single value`);
       break;
     case 'exists': case '!':
       if (values.length !== 0) errs.push(`values: Invalid value: ${goSlice(values)}: values set must be empty for exists and does not exist`);
       break;
     case 'gt': case 'lt':
       if (values.length !== 1) errs.push(`values: Invalid value: ${goSlice(values)}: for 'Gt', 'Lt' operators, exactly one value is required`);
-      else if (!/^[-+]?\d+$/.test(values[0]!)) errs.push(`values[0]: Invalid value: ${JSON.stringify(values[0])}: for 'Gt', 'Lt' operators, the value must be an integer`);
+      values.forEach((v, i) => {
+        if (!/^[-+]?\d+$/.test(v)) errs.push(`values[${i}]: Invalid value: ${JSON.stringify(v)}: for 'Gt', 'Lt' operators, the value must be an integer`);
+      });
       break;
   }
   values.forEach((v, i) => {

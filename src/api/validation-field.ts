@@ -113,9 +113,9 @@ export function TooMany(field: string, actual: number, max: number): FieldError 
   return make('FieldValueTooMany', field, actual, detail, actual >= 0);
 }
 
-/** 'spec.ports[0].nodePort: Invalid value: 80: …' */
+/** 'spec.ports[0].nodePort: Invalid value: 80: …' (field.Error.Error(): the path, even when empty, then ': '). */
 export function fieldErrorString(e: FieldError): string {
-  return e.field ? `${e.field}: ${e.message}` : e.message;
+  return `${e.field}: ${e.message}`;
 }
 
 /** field.Path helpers: child('spec', 'ports'), idx(p, 0), key(p, 'k'). */

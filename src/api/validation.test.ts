@@ -205,5 +205,8 @@ test('invalidMessage joins like kube-apiserver', () => {
   const two = validateObject(defaultedCopy('services', svc({ type: 'Foo' }, 'X')), res('services'), CTX);
   assert.match(invalidMessage('Service', 'X', two), /^Service "X" is invalid: \[metadata\.name: Invalid value: "X": .*, spec\.ports: Required value, spec\.type: Unsupported value: "Foo": .*\]$/);
   assert.equal(two[0]!.type, 'FieldValueInvalid');
+  const d = validateObject(defaultedCopy('deployments', deploy({ app: 'y' }, { app: 'x' })), res('deployments'));
+  assert.equal(invalidMessage('Deployment', 'd', [...d, ...d], 'apps'),
+    'Deployment.apps "d" is invalid: spec.template.metadata.labels: Invalid value: map[string]string{"app":"x"}: `selector` does not match template `labels`');
   assert.equal(two[0]!.badValue, 'X');
 });

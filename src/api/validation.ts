@@ -6,7 +6,7 @@
  */
 import type { KubeObject } from './types.js';
 import type { ResourceInfo } from './registry.js';
-import { type FieldError } from './validation-field.js';
+import { type FieldError, fieldErrorString } from './validation-field.js';
 import { validateObjectMeta, validateObjectMetaUpdate, nameIsDNSSubdomain } from './validation-meta.js';
 import { validateService, validateServiceUpdate, normalizeClusterIPsForUpdate, type ServiceContext } from './validation-service.js';
 import { validatePod, validatePodUpdate } from './validation-pod.js';
@@ -66,9 +66,18 @@ export function validateUpdate(obj: KubeObject, old: KubeObject, info: Pick<Reso
   }
 }
 
-/** The Status message kube-apiserver sends for a 422: `Service "x" is invalid: a: …, b: …` (one error without brackets). */
-export function invalidMessage(kind: string, name: string, errs: FieldError[]): string {
-  const parts = errs.map((e) => (e.field ? `${e.field}: ${e.message}` : e.message));
+/**
+ * The Status message kube-apiserver sends for a 422 (errors.NewInvalid): the group-qualified kind
+ * (`Deployment.apps`, plain `Service` for core), the name, then the errors as an aggregate —
+ * identical messages once, a single error bare, several in `[a, b]`.
+ */
+export function invalidMessage(kind: string, name: string, errs: FieldError[], group = ''): string {
+  const parts = [...new Set(errs.map(fieldErrorString))];
   const body = parts.length === 1 ? parts[0] : `[${parts.join(', ')}]`;
-  return `${kind} "${name}" is invalid: ${body}`;
+  return `${group ? `${kind}.${group}` : kind} "${name}" is invalid: ${body}`;
+}
+
+/** Status causes for a 422, one per error, as kube-apiserver lists them. */
+export function statusCauses(errs: FieldError[]): { reason: string; message: string; field: string }[] {
+  return errs.map((e) => ({ reason: e.type, message: e.message, field: e.field }));
 }
