@@ -24,6 +24,8 @@ test('Service ClusterIP defaults as kubectl get -o yaml shows them', () => {
   assert.deepEqual(s.status, { loadBalancer: {} });
 });
 
+const P1 = [{ port: 1 }];
+
 test('Service NodePort / LoadBalancer / ExternalName / ClientIP / headless', () => {
   const np = defaulted('Service', { spec: { type: 'NodePort', ports: [{ port: 80, targetPort: 'http' }] } });
   assert.equal(np.spec.externalTrafficPolicy, 'Cluster');
@@ -33,6 +35,12 @@ test('Service NodePort / LoadBalancer / ExternalName / ClientIP / headless', () 
   assert.equal(lb.spec.allocateLoadBalancerNodePorts, true);
   assert.equal(lb.spec.externalTrafficPolicy, 'Cluster');
   assert.equal(lb.spec.ports[0].protocol, 'UDP');
+  const lbs = defaulted('Service', { spec: { type: 'LoadBalancer', ports: P1 }, status: { loadBalancer: { ingress: [{ ip: '172.18.255.200' }] } } });
+  assert.deepEqual(lbs.status.loadBalancer.ingress, [{ ip: '172.18.255.200', ipMode: 'VIP' }]);
+  const hn = defaulted('Pod', { spec: { hostNetwork: true, containers: [{ name: 'c', image: 'x', ports: [{ containerPort: 53 }] }] } });
+  assert.equal(hn.spec.containers[0].ports[0].hostPort, 53);
+  const hnt = defaulted('Deployment', { spec: { template: { spec: { hostNetwork: true, containers: [{ name: 'c', image: 'x', ports: [{ containerPort: 53 }] }] } } } });
+  assert.equal(hnt.spec.template.spec.containers[0].ports[0].hostPort, undefined);
   const en = defaulted('Service', { spec: { type: 'ExternalName', externalName: 'example.com' } });
   assert.deepEqual(en.spec, { type: 'ExternalName', externalName: 'example.com', sessionAffinity: 'None' });
   const ci = defaulted('Service', { spec: { sessionAffinity: 'ClientIP', ports: [{ port: 1 }] } });

@@ -91,7 +91,10 @@ export function defaultService(svc: Obj): void {
     if (!Array.isArray(spec.ipFamilies) || spec.ipFamilies.length === 0) spec.ipFamilies = ['IPv4'];
   }
   const status = obj(svc, 'status');
-  obj(status, 'loadBalancer');
+  const lb = obj(status, 'loadBalancer');
+  if (spec.type === 'LoadBalancer') {
+    for (const ing of arr(lb.ingress)) if (ing.ip && !ing.ipMode) ing.ipMode = 'VIP';
+  }
 }
 
 // ---- Pod and pod templates ----
@@ -138,8 +141,6 @@ function defaultContainer(c: Obj): void {
   if (c.lifecycle && typeof c.lifecycle === 'object') {
     for (const k of ['postStart', 'preStop']) if (c.lifecycle[k]) defaultHandler(c.lifecycle[k]);
   }
-  // SetDefaults_ResourceList: requests default to limits where a limit is set (Pods only upstream,
-  // but templates carry the same once the Pod is made, so this is harmless and kubectl shows it on Pods).
 }
 
 function defaultVolume(v: Obj): void {
@@ -160,11 +161,6 @@ export function defaultPodSpec(spec: Obj): void {
   setIfUnset(spec, 'schedulerName', DEFAULT_SCHEDULER);
   for (const c of [...arr(spec.containers), ...arr(spec.initContainers)]) defaultContainer(c);
   for (const v of arr(spec.volumes)) defaultVolume(v);
-  if (spec.hostNetwork === true) {
-    for (const c of [...arr(spec.containers), ...arr(spec.initContainers)]) {
-      for (const p of arr(c.ports)) if (p.hostPort === undefined) p.hostPort = p.containerPort;
-    }
-  }
 }
 
 /** Guaranteed when every container sets equal cpu and memory limits/requests, BestEffort when none sets any. */
@@ -194,6 +190,12 @@ export function defaultPod(pod: Obj): void {
   const spec = obj(pod, 'spec');
   defaultPodSpec(spec);
   setIfUnset(spec, 'enableServiceLinks', true);
+  // Host-network pods publish every container port on the node (Pods only, not templates).
+  if (spec.hostNetwork === true) {
+    for (const c of [...arr(spec.containers), ...arr(spec.initContainers)]) {
+      for (const p of arr(c.ports)) if (!p.hostPort) p.hostPort = p.containerPort;
+    }
+  }
   // Limits copy into requests when requests are absent (SetDefaults_Pod).
   for (const c of [...arr(spec.containers), ...arr(spec.initContainers)]) {
     const lim = c.resources?.limits;
