@@ -60,7 +60,7 @@ export function validateUpdate(obj: KubeObject, old: KubeObject, info: Pick<Reso
     case 'Deployment': return validateDeploymentUpdate(obj, old);
     case 'ReplicaSet': return validateReplicaSetUpdate(obj, old);
     case 'StatefulSet': return validateStatefulSetUpdate(obj, old);
-    case 'EndpointSlice': return [...validateObjectMetaUpdate(obj.metadata, old.metadata), ...validateEndpointSliceUpdate(obj, old), ...validateEndpointSlice(obj).filter((e) => !e.field.startsWith('metadata.'))];
+    case 'EndpointSlice': return [...validateObjectMetaUpdate(obj.metadata, old.metadata), ...validateEndpointSlice(obj).filter((e) => !e.field.startsWith('metadata.')), ...validateEndpointSliceUpdate(obj, old)];
     default:
       return [...validateObjectMetaUpdate(obj.metadata, old.metadata), ...validateObject(obj, info, ctx).filter((e) => !e.field.startsWith('metadata.'))];
   }
