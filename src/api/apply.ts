@@ -25,6 +25,8 @@ const FIELDS_TYPE = 'FieldsV1';
 const UNOWNED_METADATA = ['name', 'namespace', 'uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp',
   'deletionGracePeriodSeconds', 'managedFields', 'selfLink', 'generateName'];
 const UNOWNED_ROOT = ['apiVersion', 'kind'];
+const KUBECTL_MANAGER = 'kubectl';
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 /** List-map keys are defaulted before keying (Service/container ports omit protocol: TCP). */
 const KEY_DEFAULTS: Record<string, unknown> = { protocol: 'TCP' };
 
@@ -283,6 +285,20 @@ function removePath(obj: unknown, key: string): void {
   }
 }
 
+/** Leaves of last-applied-configuration whose live value still matches it. */
+function allowedFromLastApplied(live: KubeObject, info: ResourceInfo): Set<string> {
+  const raw = (live.metadata?.annotations as Record<string, string> | undefined)?.[LAST_APPLIED];
+  if (!raw) return new Set();
+  let last: KubeObject;
+  try {
+    last = JSON.parse(raw) as KubeObject;
+  } catch {
+    return new Set();
+  }
+  const set = fieldSetOf(last, info);
+  return new Set([...set.leaves].filter((p) => jsonEqual(valueAt(live, p, info), valueAt(last, p, info))));
+}
+
 // ---------------------------------------------------------------- managedFields bookkeeping
 
 function entriesOf(obj: KubeObject | undefined): ManagedFieldsEntry[] {
@@ -340,6 +356,7 @@ export function serverSideApply(live: KubeObject | undefined, applied: KubeObjec
 
   // Conflicts: a leaf the applier sets to a value other than the live one, owned by someone else.
   const conflicts: ApplyConflict[] = [];
+  const conflictLeaves: string[] = [];
   const taken = new Set<string>();
   if (live) {
     for (const e of others) {
@@ -348,11 +365,18 @@ export function serverSideApply(live: KubeObject | undefined, applied: KubeObjec
         if (!owned.has(leaf)) continue;
         if (jsonEqual(valueAt(live, leaf, info), valueAt(appliedClean, leaf, info))) continue;
         conflicts.push({ field: pathString(leaf), manager: printManager(e) });
+        conflictLeaves.push(leaf);
         taken.add(leaf);
       }
     }
   }
-  if (conflicts.length > 0 && !opts.force) return { conflicts, message: conflictMessage(conflicts) };
+  if (conflicts.length > 0 && !opts.force) {
+    // kube-apiserver's lastAppliedManager: the "kubectl" manager upgrading from client-side apply
+    // may take over fields whose live value is still what last-applied-configuration says.
+    const allowed = manager === KUBECTL_MANAGER && live ? allowedFromLastApplied(live, info) : new Set<string>();
+    const remaining = conflicts.filter((_, i) => !allowed.has(conflictLeaves[i]));
+    if (remaining.length > 0) return { conflicts: remaining, message: conflictMessage(remaining) };
+  }
 
   // Fields the applier stops applying and nobody else owns are removed.
   let base: KubeObject = live ? clone(live) : ({} as KubeObject);

@@ -13,11 +13,20 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { openapiV3Index, openapiV3Document } from './openapi.js';
 import { RESOURCES, KUBE_VERSION, groupVersion, res } from './registry.js';
-import { strategicMergePatch } from './patch.js';
+import { strategicMergePatch, jsonPatch } from './patch.js';
+import { serverSideApply, updateManagedFields } from './apply.js';
+import { printTable } from './printers.js';
+import YAML from 'yaml';
 import type { KubeObject } from './types.js';
 
 /** Services kept by the probe server (kubectl apply creates, reads and patches them). */
 const services = new Map<string, KubeObject>();
+let revision = 0;
+const store = (o: KubeObject): KubeObject => {
+  o.metadata = { ...o.metadata, resourceVersion: String(++revision) };
+  services.set(o.metadata.name!, o);
+  return o;
+};
 const patches: { contentType: string; query: string; body: unknown }[] = [];
 
 function hasKubectl(): boolean {
@@ -33,7 +42,14 @@ function resourceList(gv: string): object {
 function handler(req: http.IncomingMessage, res: http.ServerResponse): void {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
-  req.on('end', () => route(req, res, Buffer.concat(chunks).toString()));
+  req.on('end', () => {
+    try {
+      route(req, res, Buffer.concat(chunks).toString());
+    } catch (e) {
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message: (e as Error).message, code: 500 }));
+    }
+  });
 }
 
 function route(req: http.IncomingMessage, res: http.ServerResponse, body: string): void {
@@ -46,19 +62,37 @@ function route(req: http.IncomingMessage, res: http.ServerResponse, body: string
   const svc = /^\/api\/v1\/namespaces\/default\/services(?:\/([^/]+))?$/.exec(p);
   if (svc) {
     const name = svc[1];
+    const manager = url.searchParams.get('fieldManager') ?? 'kubectl';
     if (req.method === 'POST') {
-      const o = JSON.parse(body) as KubeObject;
-      services.set(o.metadata!.name!, o);
-      return send(201, o);
+      const o = updateManagedFields(undefined, JSON.parse(body) as KubeObject, manager, 'Update', { info: SERVICES });
+      return send(201, store(o));
+    }
+    if (req.method === 'GET' && !name && /as=Table/.test(req.headers.accept ?? '')) {
+      res.writeHead(200, { 'content-type': 'application/json;as=Table;v=v1;g=meta.k8s.io' });
+      return res.end(JSON.stringify(printTable(SERVICES, [...services.values()], { now: NOW, resourceVersion: '1' })));
     }
     const live = name ? services.get(name) : undefined;
     if (req.method === 'GET' && live) return send(200, live);
+    const ct = req.headers['content-type'] ?? '';
+    if (req.method === 'PATCH' && ct === 'application/apply-patch+yaml') {
+      const r = serverSideApply(live, YAML.parse(body) as KubeObject, manager, { force: url.searchParams.get('force') === 'true', info: SERVICES, now: NOW.toISOString() });
+      if ('conflicts' in r) {
+        return send(409, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: r.message, reason: 'Conflict',
+          details: { causes: r.conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with ${c.manager}`, field: c.field })) }, code: 409 });
+      }
+      return send(live ? 200 : 201, store(r.object));
+    }
+    if (req.method === 'PATCH' && live && ct === 'application/json-patch+json') {
+      // kubectl apply --server-side first moves client-side-apply ownership with a JSON patch.
+      patches.push({ contentType: ct, query: url.search, body: JSON.parse(body) });
+      const next = jsonPatch(live, JSON.parse(body)) as KubeObject;
+      return send(200, store(next));
+    }
     if (req.method === 'PATCH' && live) {
       const patch = JSON.parse(body);
-      patches.push({ contentType: req.headers['content-type'] ?? '', query: url.search, body: patch });
-      const next = strategicMergePatch(live, patch, SERVICES);
-      services.set(name!, next);
-      return send(200, next);
+      patches.push({ contentType: ct, query: url.search, body: patch });
+      const next = updateManagedFields(live, strategicMergePatch(live, patch, SERVICES), manager, 'Update', { info: SERVICES });
+      return send(200, store(next));
     }
   }
   if (p === '/version') return send(200, { ...KUBE_VERSION, platform: 'linux/amd64' });
@@ -82,6 +116,28 @@ function route(req: http.IncomingMessage, res: http.ServerResponse, body: string
 }
 
 const SERVICES = res('services');
+/** The probe server's clock: the seed notes show a Service aged 7m22s. */
+const NOW = new Date('2024-05-01T12:07:22Z');
+
+function kubeconfigFor(dir: string, port: number): string {
+  const file = path.join(dir, 'kubeconfig');
+  writeFileSync(file, `apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: http://127.0.0.1:${port}\ncontexts:\n- name: t\n  context:\n    cluster: t\n    namespace: default\n    user: t\ncurrent-context: t\nusers:\n- name: t\n  user:\n    token: x\n`);
+  return file;
+}
+
+async function startProbe(t: { after: (fn: () => void) => void }): Promise<{ dir: string; kubectl: (...args: string[]) => Promise<string> }> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'svcplane-kubectl-'));
+  const server = http.createServer(handler);
+  t.after(() => { server.close(); rmSync(dir, { recursive: true, force: true }); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const kubeconfig = kubeconfigFor(dir, (server.address() as AddressInfo).port);
+  const kubectl = (...args: string[]): Promise<string> => new Promise((resolve, reject) => {
+    execFile('kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', path.join(dir, 'cache'), ...args], { timeout: 30_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${err.message}\n${stderr}`)); else resolve(stdout);
+    });
+  });
+  return { dir, kubectl };
+}
 
 test('kubectl explain service.spec.ports prints the field descriptions', { skip: !hasKubectl() }, async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'svcplane-openapi-'));
@@ -143,4 +199,33 @@ test('kubectl apply (client-side) sends a three-way SMP that strategicMergePatch
   assert.match(live.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration'], /"tier":"web"/);
   // Applying the same manifest again sends no change.
   assert.match(await run(), /service\/myapp unchanged/);
+});
+
+test('kubectl get -o wide renders svcplane Tables; apply --server-side takes over, conflicts, --force-conflicts', { skip: !hasKubectl() }, async (t) => {
+  services.clear();
+  const { dir, kubectl } = await startProbe(t);
+  const manifest = path.join(dir, 'web.yaml');
+  const yaml = (targetPort: number): string => `apiVersion: v1\nkind: Service\nmetadata:\n  name: myapp\nspec:\n  selector:\n    app: myapp\n  ports:\n  - name: http\n    port: 38080\n    targetPort: ${targetPort}\n`;
+  writeFileSync(manifest, yaml(8080));
+  await kubectl('apply', '-f', manifest);
+  const live = services.get('myapp') as any;
+  Object.assign(live.spec, { type: 'ClusterIP', clusterIP: '10.96.3.215', clusterIPs: ['10.96.3.215'] });
+  live.spec.ports[0].protocol = 'TCP';
+  live.metadata.creationTimestamp = '2024-05-01T12:00:00Z';
+  assert.equal(await kubectl('get', 'svc', '-o', 'wide'), [
+    'NAME    TYPE        CLUSTER-IP    EXTERNAL-IP   PORT(S)     AGE     SELECTOR',
+    'myapp   ClusterIP   10.96.3.215   <none>        38080/TCP   7m22s   app=myapp', ''].join('\n'));
+  // The first server-side apply takes over client-side-apply ownership (csaupgrade), no conflict.
+  writeFileSync(manifest, yaml(9090));
+  assert.match(await kubectl('apply', '--server-side', '-f', manifest), /serverside-applied/);
+  assert.ok(patches.some((p) => p.contentType === 'application/json-patch+json'));
+  // Another manager changing the same field conflicts with the "kubectl" Apply manager.
+  writeFileSync(manifest, yaml(7070));
+  await assert.rejects(kubectl('apply', '--server-side', '--field-manager=other', '-f', manifest),
+    /Apply failed with 1 conflict: conflict with "kubectl": \.spec\.ports\[port=38080,protocol="TCP"\]\.targetPort/);
+  assert.equal((services.get('myapp') as any).spec.ports[0].targetPort, 9090);
+  assert.match(await kubectl('apply', '--server-side', '--field-manager=other', '--force-conflicts', '-f', manifest), /serverside-applied/);
+  const after = services.get('myapp') as any;
+  assert.equal(after.spec.ports[0].targetPort, 7070);
+  assert.ok(after.metadata.managedFields.some((e: any) => e.manager === 'other' && e.operation === 'Apply'));
 });
