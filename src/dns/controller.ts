@@ -5,7 +5,7 @@
  * serial and whether the caches have synced. `DnsIndex` implements it in memory and is fed either by
  * `KubeDnsController` (informers on any Kubernetes API server) or directly by tests.
  */
-import type { KubeObject } from '../api/types.js';
+import type { MetaObject } from '../api/types.js';
 import { res } from '../api/registry.js';
 import type { Client } from '../client/rest.js';
 import { Informer } from '../client/informer.js';
@@ -119,8 +119,8 @@ export class DnsIndex implements DnsController {
   }
 
   /** Add or replace a Service (an API object or a projection). Returns false when DNS sees no difference. */
-  upsertService(o: KubeObject | DnsService): boolean {
-    const s = 'clusterIPs' in o ? o as DnsService : toDnsService(o);
+  upsertService(o: MetaObject | DnsService): boolean {
+    const s = 'clusterIPs' in o ? o as DnsService : toDnsService(o as MetaObject);
     const k = key(s.namespace, s.name);
     const old = this.services.get(k);
     if (old && sameService(old, s)) return false;
@@ -140,8 +140,8 @@ export class DnsIndex implements DnsController {
     this.changed({ services: [k], reverse: true, all: false });
   }
 
-  upsertEndpointSlice(o: KubeObject | DnsEndpoints): boolean {
-    const e = 'addresses' in o ? o as DnsEndpoints : toDnsEndpoints(o);
+  upsertEndpointSlice(o: MetaObject | DnsEndpoints): boolean {
+    const e = 'addresses' in o ? o as DnsEndpoints : toDnsEndpoints(o as MetaObject);
     const k = key(e.namespace, e.name);
     const old = this.slices.get(k);
     if (old && sameEndpoints(old, e)) return false;

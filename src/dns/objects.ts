@@ -4,7 +4,7 @@
  * plugin/kubernetes/object). Holding these instead of whole API objects keeps 10k Services in a
  * few megabytes, and comparing projections tells which updates DNS cannot see.
  */
-import type { KubeObject } from '../api/types.js';
+import type { MetaObject } from '../api/types.js';
 
 /** The label that ties an EndpointSlice to its Service (discovery.k8s.io/v1). */
 export const LABEL_SERVICE_NAME = 'kubernetes.io/service-name';
@@ -42,7 +42,7 @@ export interface DnsEndpoints {
   ports: SvcPort[];
 }
 
-type Obj = KubeObject & { spec?: any; status?: any; endpoints?: any[]; ports?: any[] };
+type Obj = MetaObject & { spec?: any; status?: any; endpoints?: any[]; ports?: any[] };
 
 /**
  * One copy of strings that repeat across thousands of objects (namespaces, types, protocols, port
@@ -139,7 +139,7 @@ export function sameEndpoints(a: DnsEndpoints | undefined, b: DnsEndpoints | und
  * Fields are set to undefined rather than deleted: deleting turns a V8 object into a (much larger)
  * dictionary.
  */
-export function slim(o: KubeObject): void {
+export function slim(o: MetaObject): void {
   const m = o.metadata ?? {};
   const rec = o as Record<string, unknown>;
   for (const k of Object.keys(o)) if (k !== 'kind' && k !== 'apiVersion' && k !== 'metadata') rec[k] = undefined;
