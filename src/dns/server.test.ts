@@ -126,3 +126,36 @@ test('lameduck: not ready at once, still answering, then closed', async (t) => {
   await done;
   assert.notEqual(await dig(), '10.96.3.215');
 });
+
+test('DNS over TCP: pipelined queries in one write, a query split across writes', async (t) => {
+  const { DnsIndex } = await import('./controller.js');
+  const { encodeQuery, decode } = await import('./testdata.js');
+  const { connect } = await import('node:net');
+  const idx = new DnsIndex();
+  idx.addNamespace('default');
+  idx.upsertService(service('default', 'myapp', '10.96.3.215', [{ name: 'http', port: 80 }]));
+  idx.markSynced();
+  const dns = await startDnsServer({ controller: idx, listen: '127.0.0.1:0', upstreams: [], health: '', ready: '', metrics: '', log: () => {} });
+  t.after(() => dns.close());
+  const frame = (b: Buffer): Buffer => { const l = Buffer.alloc(2); l.writeUInt16BE(b.length); return Buffer.concat([l, b]); };
+  const sock = connect(dns.tcpPort, '127.0.0.1');
+  t.after(() => sock.destroy());
+  const answers: ReturnType<typeof decode>[] = [];
+  let buf = Buffer.alloc(0);
+  const got = new Promise<void>((resolve) => sock.on('data', (d) => {
+    buf = Buffer.concat([buf, d]);
+    while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+      answers.push(decode(buf.subarray(2, 2 + buf.readUInt16BE(0))));
+      buf = buf.subarray(2 + buf.readUInt16BE(0));
+    }
+    if (answers.length === 3) resolve();
+  }));
+  await new Promise<void>((r) => sock.once('connect', () => r()));
+  sock.write(Buffer.concat([frame(encodeQuery('myapp.default.svc.cluster.local', 'A', { id: 1 })), frame(encodeQuery('nope.default.svc.cluster.local', 'A', { id: 2 }))]));
+  const third = frame(encodeQuery('myapp.default.svc.cluster.local', 'SRV', { id: 3 }));
+  sock.write(third.subarray(0, 5));
+  await new Promise((r) => setTimeout(r, 50));
+  sock.write(third.subarray(5));
+  await got;
+  assert.deepEqual(answers.map((a) => [a.id, a.rcode, a.answers?.length]), [[1, 'NOERROR', 1], [2, 'NXDOMAIN', 0], [3, 'NOERROR', 1]]);
+});
