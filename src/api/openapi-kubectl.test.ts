@@ -69,7 +69,8 @@ function route(req: http.IncomingMessage, res: http.ServerResponse, body: string
     }
     if (req.method === 'GET' && !name && /as=Table/.test(req.headers.accept ?? '')) {
       res.writeHead(200, { 'content-type': 'application/json;as=Table;v=v1;g=meta.k8s.io' });
-      return res.end(JSON.stringify(printTable(SERVICES, [...services.values()], { now: NOW, resourceVersion: '1' })));
+      res.end(JSON.stringify(printTable(SERVICES, [...services.values()], { now: NOW, resourceVersion: '1' })));
+      return;
     }
     const live = name ? services.get(name) : undefined;
     if (req.method === 'GET' && live) return send(200, live);

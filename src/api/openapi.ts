@@ -7,7 +7,6 @@
  * fieldValidation query parameter) and for explain (schemas with descriptions and patch
  * metadata). Documents are built once and cached.
  */
-import { createHash } from 'node:crypto';
 import SCHEMAS from './openapi-data/schemas.json' with { type: 'json' };
 import { RESOURCES, KUBE_VERSION, type ResourceInfo } from './registry.js';
 import { typeNameFor } from './patch-meta.js';
@@ -198,6 +197,19 @@ function buildRootDoc(which: 'api' | 'apis'): Schema {
   };
 }
 
+/**
+ * A content hash for ?hash= (kube-apiserver uses SHA-512; any stable digest works for clients,
+ * which only compare it). Four interleaved 32-bit FNV-1a lanes keep src/api free of node: imports.
+ */
+export function contentHash(text: string): string {
+  const lanes = [0x811c9dc5, 0x01000193 ^ 0x5bd1e995, 0x9e3779b9, 0x85ebca6b];
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    for (let l = 0; l < lanes.length; l++) lanes[l] = Math.imul(lanes[l] ^ (c + l), 0x01000193) >>> 0;
+  }
+  return lanes.map((x) => x.toString(16).padStart(8, '0')).join('').toUpperCase();
+}
+
 const docCache = new Map<string, { doc: Schema; hash: string }>();
 
 function cached(gvPath: string): { doc: Schema; hash: string } | undefined {
@@ -205,7 +217,7 @@ function cached(gvPath: string): { doc: Schema; hash: string } | undefined {
   if (hit) return hit;
   const doc = gvPath === 'api' || gvPath === 'apis' ? buildRootDoc(gvPath) : buildGroupVersionDoc(gvPath);
   if (!doc) return undefined;
-  const hash = createHash('sha512').update(JSON.stringify(doc)).digest('hex').toUpperCase();
+  const hash = contentHash(JSON.stringify(doc));
   const entry = { doc, hash };
   docCache.set(gvPath, entry);
   return entry;
