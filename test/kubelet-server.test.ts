@@ -18,11 +18,12 @@ const isRoot = process.getuid?.() === 0;
 
 interface ExecResult { stdout: string; stderr: string; status: any; protocol: string }
 
-function execWs(sock: string, path: string, stdin?: string, protocols = ['v5.channel.k8s.io', 'v4.channel.k8s.io']): Promise<ExecResult> {
+function execWs(sock: string, path: string, stdin?: string, protocols = ['v5.channel.k8s.io', 'v4.channel.k8s.io'], resize?: { Width: number; Height: number }): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`ws+unix://${sock}:${path}`, protocols);
     let stdout = ''; let stderr = ''; let status: any;
     ws.on('open', () => {
+      if (resize) ws.send(Buffer.concat([Buffer.from([4]), Buffer.from(JSON.stringify(resize))]));
       if (stdin !== undefined) {
         ws.send(Buffer.concat([Buffer.from([0]), Buffer.from(stdin)]));
         if (ws.protocol === 'v5.channel.k8s.io') ws.send(Buffer.from([255, 0]));
@@ -86,6 +87,11 @@ describe('kubelet socket API', { skip: !isRoot && 'needs root', concurrency: fal
     const v4 = await execWs(sock, '/exec/default/shell/sh?command=true&stdout=1', undefined, ['v4.channel.k8s.io']);
     assert.equal(v4.protocol, 'v4.channel.k8s.io');
     assert.equal(v4.status.status, 'Success');
+    // -t: a terminal of the size kubectl sent, stderr merged into stdout
+    const tty = await execWs(sock, '/exec/default/shell/sh?command=sh&command=-c&command=test%20-t%200%20%26%26%20stty%20size%3B%20echo%20err%20%3E%262&stdin=1&stdout=1&tty=1', 'exit\n', undefined, { Width: 91, Height: 33 });
+    assert.match(tty.stdout, /33 91\r?\n/);
+    assert.match(tty.stdout, /err/);
+    assert.equal(tty.status.status, 'Success');
     const missing = await execWs(sock, '/exec/default/nope/sh?command=true&stdout=1');
     assert.equal(missing.status.status, 'Failure');
   });

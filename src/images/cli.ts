@@ -3,12 +3,9 @@
  * `svcplane image-run <program> [args…]` (the process a built-in image runs inside its pod) and
  * `svcplane image load|list` (a user's own images, like `kind load docker-image`).
  */
-import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
-import { imageRunArgv, DEFAULT_IMAGE_HOME, listUserImages, loadUserImage } from './catalog.js';
-import { runAgnhost } from './programs/agnhost.js';
-import { runBootcamp } from './programs/bootcamp.js';
-import { runNginx } from './programs/nginx.js';
+import { DEFAULT_IMAGE_HOME, listUserImages, loadUserImage } from './catalog.js';
+import { runImageProgram } from './programs/index.js';
 
 function imageHome(dataDir?: string, cluster?: string): string {
   if (dataDir) return dataDir;
@@ -22,27 +19,8 @@ export function register(program: Command): void {
     .description('run a built-in image\'s program (bootcamp, nginx, agnhost, coredns, pause) in the current namespaces')
     .allowUnknownOption(true)
     .helpOption(false)
-    .action((prog: string, args: string[] = []) => {
-      switch (prog) {
-        case 'bootcamp': {
-          runBootcamp(/^\d+$/.test(args[0] ?? '') ? args[0] : '1');
-          return;
-        }
-        case 'nginx': runNginx(); return;
-        case 'agnhost': runAgnhost(args); return;
-        case 'pause': process.on('SIGTERM', () => process.exit(0)); setInterval(() => undefined, 1 << 30); return;
-        case 'coredns': {
-          // CoreDNS's flags (-conf Corefile) do not apply: svcplane's DNS server reads the cluster from the API.
-          const argv = [...imageRunArgv('x').slice(0, -2), 'dns', '--in-cluster', '--listen', '0.0.0.0:53', '--health', '0.0.0.0:8080', '--ready', '0.0.0.0:8181', '--metrics', '0.0.0.0:9153'];
-          const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit' });
-          for (const s of ['SIGTERM', 'SIGINT'] as const) process.on(s, () => child.kill(s));
-          child.on('exit', (code, sig) => process.exit(code ?? (sig ? 143 : 1)));
-          return;
-        }
-        default:
-          process.stderr.write(`image-run: unknown program "${prog}"\n`);
-          process.exit(127);
-      }
+    .action(async (prog: string, args: string[] = []) => {
+      await runImageProgram(prog, args);
     });
 
   const image = program.command('image').description('images pods can use (built-in and loaded)');

@@ -1,0 +1,38 @@
+/**
+ * @module images/programs
+ * Dispatch of the built-in images' programs (bootcamp, nginx, agnhost, pause, coredns).
+ */
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { selfCommand } from '../../cli/self.js';
+
+export const PROGRAMS = ['bootcamp', 'nginx', 'agnhost', 'pause', 'coredns'] as const;
+
+export async function runImageProgram(prog: string, args: string[]): Promise<void> {
+  switch (prog) {
+    case 'bootcamp': {
+      const { runBootcamp } = await import('./bootcamp.js');
+      runBootcamp(/^\d+$/.test(args[0] ?? '') ? args[0] : '1');
+      return;
+    }
+    case 'nginx': (await import('./nginx.js')).runNginx(); return;
+    case 'agnhost': (await import('./agnhost.js')).runAgnhost(args); return;
+    case 'pause': process.on('SIGTERM', () => process.exit(0)); setInterval(() => undefined, 1 << 30); return;
+    case 'coredns': {
+      // CoreDNS's flags (-conf Corefile) do not apply: svcplane's DNS server reads the cluster from the API.
+      const self = selfCommand();
+      // A bare `--import tsx` would resolve from the pod's working directory: pin it.
+      const i = self.indexOf('--import');
+      if (i >= 0 && self[i + 1] === 'tsx') self[i + 1] = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+      const argv = [...self, 'dns', '--in-cluster', '--listen', '0.0.0.0:53', '--health', '0.0.0.0:8080', '--ready', '0.0.0.0:8181', '--metrics', '0.0.0.0:9153'];
+      const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit' });
+      for (const s of ['SIGTERM', 'SIGINT'] as const) process.on(s, () => child.kill(s));
+      child.on('exit', (code, sig) => process.exit(code ?? (sig ? 143 : 1)));
+      return;
+    }
+    default:
+      process.stderr.write(`image-run: unknown program "${prog}" (known: ${PROGRAMS.join(', ')})\n`);
+      process.exit(127);
+  }
+}
