@@ -11,7 +11,7 @@ import ts from 'typescript';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { PATCH_META } from '../src/api/patch-meta.js';
+import { PATCH_META, ATOMIC_TYPES } from '../src/api/patch-meta.js';
 import { RESOURCES } from '../src/api/registry.js';
 
 const require = createRequire(import.meta.url);
@@ -156,6 +156,7 @@ function convert(mod: string, sf: ts.SourceFile): void {
         if (pm.listType === 'map' && pm.listMapKeys) s['x-kubernetes-list-map-keys'] = pm.listMapKeys;
         if (pm.mergeKey) s['x-kubernetes-patch-merge-key'] = pm.mergeKey;
         if (pm.strategy) s['x-kubernetes-patch-strategy'] = pm.strategy;
+        if (pm.mapType) s['x-kubernetes-map-type'] = pm.mapType;
       }
       props[field] = s;
       if (!m.questionToken) required.push(field);
@@ -163,6 +164,7 @@ function convert(mod: string, sf: ts.SourceFile): void {
     const s: Schema = { description: docOf(st), type: 'object', properties: props };
     if (members.length === 0) delete s.properties;
     if (required.length) s.required = required.sort();
+    if (ATOMIC_TYPES.includes(name)) s['x-kubernetes-map-type'] = 'atomic';
     const kind = literalOf(members.find((m) => m.name.getText() === 'kind'));
     const apiVersion = literalOf(members.find((m) => m.name.getText() === 'apiVersion'));
     if (kind && apiVersion) {

@@ -44,19 +44,22 @@ export interface ApplyConflict { field: string; manager: string }
 
 // ---------------------------------------------------------------- schema access
 
+const resolved = new WeakMap<Schema, Schema | undefined>();
+
+/** Follows $ref / single allOf (cached: every write walks the schemas). */
 function resolve(s: Schema | undefined): Schema | undefined {
-  let cur = s;
-  for (let i = 0; cur && i < 8; i++) {
-    if (typeof cur.$ref === 'string') { cur = schemaByName(cur.$ref.slice(REF_PREFIX.length)); continue; }
-    const allOf = cur.allOf as Schema[] | undefined;
-    if (Array.isArray(allOf) && allOf.length > 0 && !cur.properties) {
-      // Keep the list/map extensions that sit beside allOf.
-      const inner = resolve(allOf[0]);
-      return inner ? { ...inner, ...Object.fromEntries(Object.entries(cur).filter(([k]) => k.startsWith('x-kubernetes-list'))) } : cur;
-    }
-    return cur;
+  if (!s) return undefined;
+  if (resolved.has(s)) return resolved.get(s);
+  let out: Schema | undefined = s;
+  if (typeof s.$ref === 'string') out = resolve(schemaByName(s.$ref.slice(REF_PREFIX.length)));
+  else if (Array.isArray(s.allOf) && s.allOf.length > 0 && !s.properties) {
+    // Keep the list/map extensions that sit beside allOf.
+    const inner = resolve((s.allOf as Schema[])[0]);
+    const ext = Object.entries(s).filter(([k]) => k.startsWith('x-kubernetes-'));
+    out = inner && ext.length ? { ...inner, ...Object.fromEntries(ext) } : inner ?? s;
   }
-  return cur;
+  resolved.set(s, out);
+  return out;
 }
 
 type Kind = { t: 'struct'; props: Record<string, Schema> } | { t: 'map'; elem: Schema | undefined } |
@@ -64,7 +67,7 @@ type Kind = { t: 'struct'; props: Record<string, Schema> } | { t: 'map'; elem: S
 
 function kindOf(s: Schema | undefined, v: unknown): Kind {
   const r = resolve(s);
-  if (!r || r['x-kubernetes-preserve-unknown-fields'] || r.format === 'int-or-string') return { t: 'leaf' };
+  if (!r || r['x-kubernetes-preserve-unknown-fields'] || r.format === 'int-or-string' || r['x-kubernetes-map-type'] === 'atomic') return { t: 'leaf' };
   if (Array.isArray(v)) {
     const lt = r['x-kubernetes-list-type'];
     if (lt === 'map') return { t: 'assoc', keys: (r['x-kubernetes-list-map-keys'] as string[]) ?? [], elem: r.items as Schema };
@@ -99,40 +102,49 @@ interface FieldSet { members: Set<string>; leaves: Set<string> }
 
 function emptySet(): FieldSet { return { members: new Set(), leaves: new Set() }; }
 
-function collect(v: unknown, s: Schema | undefined, path: string[], out: FieldSet): void {
+function join(path: string, el: string): string {
+  return path === '' ? el : path + SEP + el;
+}
+
+function collect(v: unknown, s: Schema | undefined, path: string, out: FieldSet): void {
   const k = kindOf(s, v);
-  const key = path.join(SEP);
   switch (k.t) {
     case 'struct': {
-      const entries = Object.entries(v as Obj).filter(([, x]) => x !== undefined);
-      if (entries.length === 0 && path.length) { out.members.add(key); out.leaves.add(key); }
-      for (const [f, x] of entries) collect(x, k.props[f], [...path, `f:${f}`], out);
+      let any = false;
+      for (const f in v as Obj) {
+        const x = (v as Obj)[f];
+        if (x === undefined) continue;
+        any = true;
+        collect(x, k.props[f], join(path, `f:${f}`), out);
+      }
+      if (!any && path !== '') { out.members.add(path); out.leaves.add(path); }
       return;
     }
     case 'map':
-      if (path.length) out.members.add(key);
-      for (const [f, x] of Object.entries(v as Obj)) collect(x, k.elem, [...path, `f:${f}`], out);
+      if (path !== '') out.members.add(path);
+      for (const f in v as Obj) collect((v as Obj)[f], k.elem, join(path, `f:${f}`), out);
       return;
-    case 'assoc':
-      out.members.add(key);
+    case 'assoc': {
+      out.members.add(path);
+      const props = resolve(k.elem)?.properties as Record<string, Schema> | undefined;
       for (const item of v as unknown[]) {
-        const p = [...path, itemKey(item, k.keys)];
-        out.members.add(p.join(SEP));
-        const r = resolve(k.elem);
-        if (isObj(item)) for (const [f, x] of Object.entries(item)) collect(x, (r?.properties as Record<string, Schema> | undefined)?.[f], [...p, `f:${f}`], out);
+        const p = join(path, itemKey(item, k.keys));
+        out.members.add(p);
+        if (isObj(item)) for (const f in item) collect(item[f], props?.[f], join(p, `f:${f}`), out);
       }
       return;
+    }
     case 'set':
-      out.members.add(key);
+      out.members.add(path);
       for (const item of v as unknown[]) {
-        const p = [...path, `v:${JSON.stringify(item)}`].join(SEP);
+        const p = join(path, `v:${JSON.stringify(item)}`);
         out.members.add(p);
         out.leaves.add(p);
       }
       return;
     default:
-      out.members.add(key);
-      out.leaves.add(key);
+      out.members.add(path);
+      out.leaves.add(path);
   }
 }
 
@@ -152,29 +164,34 @@ function ownedView(obj: KubeObject, subresource?: string): Obj {
 
 function fieldSetOf(obj: KubeObject, info: ResourceInfo, subresource?: string): FieldSet {
   const out = emptySet();
-  collect(ownedView(obj, subresource), schemaByName(typeNameFor(info.group, info.version, info.kind)), [], out);
+  collect(ownedView(obj, subresource), schemaByName(typeNameFor(info.group, info.version, info.kind)), '', out);
   out.members.delete('');
   return out;
 }
 
-/** The FieldsV1 trie of a set of paths. */
+/** The FieldsV1 trie of a set of paths ('.' marks a member that also has members inside). */
 export function toFieldsV1(members: Iterable<string>): Obj {
   const root: Obj = {};
-  const all = [...members].filter((m) => m !== '');
-  const prefixes = new Set<string>();
-  for (const m of all) {
-    const els = m.split(SEP);
-    for (let i = 1; i < els.length; i++) prefixes.add(els.slice(0, i).join(SEP));
-  }
-  for (const m of all.sort()) {
+  const self: Obj[] = [];
+  for (const m of members) {
+    if (m === '') continue;
     let node = root;
     for (const el of m.split(SEP)) {
-      if (!isObj(node[el])) node[el] = {};
-      node = node[el] as Obj;
+      let next = node[el] as Obj | undefined;
+      if (next === undefined) { next = {}; node[el] = next; }
+      node = next;
     }
-    if (prefixes.has(m)) node['.'] = {};
+    self.push(node);
   }
-  return root;
+  for (const n of self) if (Object.keys(n).length > 0 && !('.' in n)) n['.'] = {};
+  return sortTrie(root);
+}
+
+/** Keys in a stable order ('.' first, then sorted) so equal sets serialise equally. */
+function sortTrie(n: Obj): Obj {
+  const out: Obj = {};
+  for (const k of Object.keys(n).sort()) out[k] = sortTrie(n[k] as Obj);
+  return out;
 }
 
 /** Paths of a FieldsV1 trie. */

@@ -17,6 +17,8 @@ export interface FieldPatchMeta {
   mergeKey?: string;
   listType?: 'atomic' | 'map' | 'set';
   listMapKeys?: string[];
+  /** '+mapType=atomic' / '+structType=atomic': owned and replaced as a whole by apply. */
+  mapType?: 'atomic' | 'granular';
 }
 
 const META = 'io.k8s.apimachinery.pkg.apis.meta.v1.';
@@ -80,6 +82,7 @@ export const PATCH_META: Record<string, Record<string, FieldPatchMeta>> = {
   [`${CORE}Service`]: { metadata: ref(OBJECT_META), spec: ref(`${CORE}ServiceSpec`), status: ref(`${CORE}ServiceStatus`) },
   [`${CORE}ServiceSpec`]: {
     ports: mergeList(`${CORE}ServicePort`, 'port', ['port', 'protocol']),
+    selector: { mapType: 'atomic' },
     clusterIPs: atomic(),
     externalIPs: atomic(),
     ipFamilies: atomic(),
@@ -115,6 +118,10 @@ export const PATCH_META: Record<string, Record<string, FieldPatchMeta>> = {
   [`${DISCOVERY}EndpointSlice`]: { metadata: ref(OBJECT_META), endpoints: atomic(`${DISCOVERY}Endpoint`), ports: atomic(`${DISCOVERY}EndpointPort`) },
   [`${COORD}Lease`]: { metadata: ref(OBJECT_META) },
 };
+
+/** Types that are atomic as a whole (x-kubernetes-map-type: atomic on the type's schema). */
+export const ATOMIC_TYPES: readonly string[] = [`${META}LabelSelector`, `${CORE}ObjectReference`, `${CORE}LocalObjectReference`,
+  `${CORE}ConfigMapKeySelector`, `${CORE}SecretKeySelector`, `${CORE}ObjectFieldSelector`, `${CORE}ResourceFieldSelector`];
 
 /** The OpenAPI type name of a kind served under apiVersion (group/version). */
 export function typeNameFor(group: string, version: string, kind: string): string {
