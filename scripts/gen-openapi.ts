@@ -41,7 +41,8 @@ type Schema = Record<string, unknown>;
 const schemas: Record<string, Schema> = {
   [INT_OR_STRING]: {
     description: 'IntOrString is a type that can hold an int32 or a string.  When used in JSON or YAML marshalling and unmarshalling, it produces or consumes the inner type.  This allows you to have, for example, a JSON field that can accept a name or number.',
-    type: 'string', format: 'int-or-string', 'x-kubernetes-int-or-string': true,
+    // No `type`: kubectl explain then names the type (<IntOrString>), as with upstream's document.
+    format: 'int-or-string', 'x-kubernetes-int-or-string': true,
   },
 };
 /** Local name → full schema name, per module (imports resolve through their module). */
