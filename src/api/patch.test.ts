@@ -151,3 +151,26 @@ test('JSON patch: failures are PatchErrors with json-patch wording', () => {
   err([{ op: 'frob', path: '/spec' }], /Unexpected kind: frob/);
   err({ op: 'add' }, /cannot unmarshal/);
 });
+
+test('SMP: nested directives inside a merged list item (kubectl edit removing an env var, reordering)', () => {
+  const patch = { spec: { template: { spec: {
+    '$setElementOrder/containers': [{ name: 'sidecar' }, { name: 'myapp' }],
+    containers: [{ name: 'myapp', '$setElementOrder/env': [{ name: 'B' }], env: [{ $patch: 'delete', name: 'A' }] }],
+  } } } };
+  const out = strategicMergePatch(deploy(), patch, DEPLOY) as any;
+  const cs = out.spec.template.spec.containers;
+  assert.deepEqual(cs.map((c: any) => c.name), ['sidecar', 'myapp']);
+  assert.deepEqual(cs[1].env, [{ name: 'B', value: '2' }]);
+  assert.equal(cs[1].image, 'v1');
+});
+
+test('SMP: ownerReferences by uid, node addresses by type, kubectl scale / label patches', () => {
+  const rs: KubeObject = { kind: 'ReplicaSet', metadata: { name: 'r', labels: { a: '1' }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'd', uid: 'u1' }] }, spec: { replicas: 1 } };
+  const out = strategicMergePatch(rs, { metadata: { ownerReferences: [{ uid: 'u1', controller: true }], labels: { b: '2' } }, spec: { replicas: 5 } }, res('replicasets')) as any;
+  assert.deepEqual(out.metadata.ownerReferences, [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'd', uid: 'u1', controller: true }]);
+  assert.deepEqual(out.metadata.labels, { a: '1', b: '2' });
+  assert.equal(out.spec.replicas, 5);
+  const node: KubeObject = { kind: 'Node', metadata: { name: 'n' }, status: { addresses: [{ type: 'InternalIP', address: '172.18.0.2' }, { type: 'Hostname', address: 'n' }] } };
+  const n2 = strategicMergePatch(node, { status: { addresses: [{ type: 'InternalIP', address: '172.18.0.9' }] } }, res('nodes')) as any;
+  assert.deepEqual(n2.status.addresses, [{ type: 'InternalIP', address: '172.18.0.9' }, { type: 'Hostname', address: 'n' }]);
+});
