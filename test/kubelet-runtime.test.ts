@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { runSync } from '../src/net/exec.js';
+import { loadUserImage } from '../src/images/catalog.js';
 import type { PodRuntime } from '../src/kubelet/runtime.js';
 import { createTestNode, curlIn, eventually, makePod, runtimeFor, type TestNode } from './kubelet-helpers.js';
 
@@ -96,7 +97,14 @@ describe('kubelet pod runtime', { skip: !isRoot && 'needs root', concurrency: fa
     assert.match(w.message!, /svcplane image load my-custom-backend-image:v1 --command/);
     assert.equal(rt.status(p.metadata!.uid!)!.phase, 'Pending');
     await eventually(() => rt.status(p.metadata!.uid!)?.containerStatuses?.[0]?.state?.waiting?.reason === 'ImagePullBackOff' || undefined, 8000, 'ImagePullBackOff');
-    await rt.stop(p.metadata!.uid!, 0); rt.remove(p.metadata!.uid!);
+    // `svcplane image load` makes it runnable: the pod starts on a later attempt
+    loadUserImage(node.dataDir, 'my-custom-backend-image:v1', 'echo loaded $0; sleep 30');
+    p.spec!.containers[0]!.image = 'my-custom-backend-image:v1';
+    const p2 = makePod('backend2', [{ name: 'backend', image: 'my-custom-backend-image:v1' }]);
+    await rt.start(p2);
+    await eventually(() => rt.status(p2.metadata!.uid!)?.containerStatuses?.[0]?.state?.running || undefined, 8000, 'loaded image running');
+    await eventually(() => { const f = rt.logFile(p2.metadata!.uid!, 'backend'); return f && readFileSync(f, 'utf8') === 'loaded my-custom-backend-image:v1\n' ? true : undefined; }, 5000, 'loaded image log');
+    for (const x of [p, p2]) { await rt.stop(x.metadata!.uid!, 0); rt.remove(x.metadata!.uid!); }
   });
 
   it('restarts a crashing container with back-off (CrashLoopBackOff)', async () => {
