@@ -1,0 +1,583 @@
+/**
+ * @module apiserver/storage
+ * The generic REST storage behind every resource: the semantics kube-apiserver's registry
+ * gives objects — names, uids, resourceVersions, generations, defaulting, validation,
+ * status/spec separation, graceful deletion with finalizers and propagation policies, and the
+ * Service allocators — on top of a revisioned Store. No HTTP here (see server.ts).
+ */
+import { randomUUID } from 'node:crypto';
+import type { KubeObject } from '../api/types.js';
+import { groupVersion, res, storageKey, type ResourceInfo, RESOURCES } from '../api/registry.js';
+import { applyDefaults } from '../api/defaults.js';
+import { validateObject, validateUpdate, invalidMessage, statusCauses } from '../api/validation.js';
+import type { FieldError } from '../api/validation-field.js';
+import { generateName } from '../api/names.js';
+import { strategicMergePatch, mergePatch, jsonPatch, PatchError, jsonEqual, clone } from '../api/patch.js';
+import { serverSideApply, updateManagedFields } from '../api/apply.js';
+import { unknownFields, unknownFieldMessage } from '../api/schema.js';
+import { labelSelectorFromObject, matchFields, matchLabels, parseFieldSelector, parseLabelSelector, fieldSelectorSupported, type Requirement, type FieldRequirement } from '../api/selectors.js';
+import { StoreError, type Store, type StoreEvent, type Watcher } from '../store/types.js';
+import { AllocationError, IPAllocator, PortAllocator } from './allocators.js';
+import { HttpError, alreadyExists, badRequest, conflict, forbiddenTerminating, gone, invalid, namespaceNotFound, notFound, unavailable } from './errors.js';
+
+type Obj = Record<string, any>;
+
+export type PatchKind = 'strategic' | 'merge' | 'json' | 'apply';
+export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
+
+export interface WriteOpts {
+  dryRun?: boolean;
+  fieldManager?: string;
+  fieldValidation?: FieldValidation;
+  subresource?: string;
+  force?: boolean;
+  /** Filled with warnings for the Warning header. */
+  warnings?: string[];
+}
+
+export interface DeleteOpts {
+  propagationPolicy?: 'Orphan' | 'Background' | 'Foreground';
+  gracePeriodSeconds?: number;
+  preconditions?: { uid?: string; resourceVersion?: string };
+  dryRun?: boolean;
+}
+
+export interface ListOpts {
+  labelSelector?: string;
+  fieldSelector?: string;
+  limit?: number;
+  continue?: string;
+}
+
+export interface Selector { labels: Requirement[] | null; fields: FieldRequirement[] }
+
+const KINDS_WITH_STATUS = new Set(RESOURCES.filter((r) => r.subresources.includes('status')).map((r) => r.kind));
+const MAX_CAS_RETRIES = 8;
+
+export function now(): string {
+  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function storeError(e: unknown, info: ResourceInfo, name: string): never {
+  if (e instanceof StoreError) {
+    if (e.code === 'NotFound') throw notFound(info, name);
+    if (e.code === 'AlreadyExists') throw alreadyExists(info, name);
+    if (e.code === 'Conflict') throw conflict(info, name);
+    if (e.code === 'Gone') throw gone(e.message);
+    if (e.code === 'Unavailable') throw unavailable(`storage unavailable: ${e.message}`);
+  }
+  throw e;
+}
+
+/** Parse a label/field selector pair, with upstream's 400s. */
+export function parseSelector(info: ResourceInfo, labelSelector?: string, fieldSelector?: string): Selector {
+  let labels: Requirement[] | null = [];
+  let fields: FieldRequirement[] = [];
+  try {
+    if (labelSelector) labels = parseLabelSelector(labelSelector);
+  } catch (e) {
+    throw badRequest(`unable to parse requirement: ${(e as Error).message}`);
+  }
+  if (fieldSelector) {
+    try { fields = parseFieldSelector(fieldSelector); } catch (e) { throw badRequest((e as Error).message); }
+    for (const f of fields) if (!fieldSelectorSupported(info, f.field)) throw badRequest(`field label not supported: ${f.field}`);
+  }
+  return { labels, fields };
+}
+
+export function matches(sel: Selector, obj: KubeObject): boolean {
+  return matchLabels(sel.labels, obj.metadata?.labels as Record<string, string> | undefined) && matchFields(sel.fields, obj);
+}
+
+function encodeContinue(key: string, rev: number): string {
+  return Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: rev, start: key })).toString('base64url');
+}
+
+function decodeContinue(tok: string): { key: string; rev: number } {
+  try {
+    const o = JSON.parse(Buffer.from(tok, 'base64url').toString());
+    if (typeof o.start !== 'string') throw new Error('bad');
+    return { key: o.start, rev: Number(o.rv) };
+  } catch {
+    throw badRequest('continue key is not valid: invalid continue token');
+  }
+}
+
+export interface StorageOptions {
+  serviceCIDR?: string;
+  nodePortRange?: string;
+}
+
+export class Storage {
+  readonly clusterIPs: IPAllocator;
+  readonly nodePorts: PortAllocator;
+
+  constructor(readonly store: Store, opts: StorageOptions = {}) {
+    this.clusterIPs = new IPAllocator(opts.serviceCIDR ?? '10.96.0.0/12');
+    this.nodePorts = PortAllocator.parse(opts.nodePortRange ?? '30000-32767');
+  }
+
+  private decode(info: ResourceInfo, value: string, rev: number): KubeObject {
+    const o = JSON.parse(value) as KubeObject;
+    o.apiVersion = groupVersion(info);
+    o.kind = info.kind;
+    o.metadata = { ...o.metadata, resourceVersion: String(rev) };
+    return o;
+  }
+
+  private encode(obj: KubeObject): string {
+    const md = { ...obj.metadata };
+    delete md.resourceVersion;
+    return JSON.stringify({ ...obj, metadata: md });
+  }
+
+  /** Rebuild allocator state from stored Services (repair on start). */
+  async repair(): Promise<void> {
+    const svc = res('services');
+    const { entries } = await this.store.list(storageKey(svc, undefined));
+    for (const e of entries) {
+      const s = JSON.parse(e.value) as Obj;
+      for (const ip of s.spec?.clusterIPs ?? (s.spec?.clusterIP ? [s.spec.clusterIP] : [])) {
+        if (ip && ip !== 'None' && this.clusterIPs.contains(ip) && !this.clusterIPs.has(ip)) this.clusterIPs.allocate(ip);
+      }
+      for (const p of s.spec?.ports ?? []) if (p.nodePort && !this.nodePorts.has(p.nodePort)) this.nodePorts.allocate(p.nodePort);
+      const hc = s.spec?.healthCheckNodePort;
+      if (hc && !this.nodePorts.has(hc)) this.nodePorts.allocate(hc);
+    }
+  }
+
+  async getEntry(info: ResourceInfo, ns: string | undefined, name: string) {
+    let e;
+    try { e = await this.store.get(storageKey(info, ns, name)); } catch (err) { storeError(err, info, name); }
+    if (!e) throw notFound(info, name);
+    return { obj: this.decode(info, e.value, e.modRevision), rev: e.modRevision };
+  }
+
+  async get(info: ResourceInfo, ns: string | undefined, name: string): Promise<KubeObject> {
+    return (await this.getEntry(info, ns, name)).obj;
+  }
+
+  async list(info: ResourceInfo, ns: string | undefined, o: ListOpts = {}): Promise<{ items: KubeObject[]; resourceVersion: string; continue?: string; remainingItemCount?: number }> {
+    const sel = parseSelector(info, o.labelSelector, o.fieldSelector);
+    const prefix = storageKey(info, info.namespaced ? ns : undefined);
+    let startAfter: string | undefined;
+    if (o.continue) startAfter = decodeContinue(o.continue).key;
+    const items: KubeObject[] = [];
+    const limit = o.limit && o.limit > 0 ? o.limit : 0;
+    let rev = 0;
+    // Selectors filter after reading; keep reading pages until the limit is filled.
+    for (;;) {
+      let page;
+      try { page = await this.store.list(prefix, { limit: limit ? Math.max(limit, 100) : 0, startAfter }); } catch (e) { storeError(e, info, ''); }
+      rev = page.revision;
+      for (const e of page.entries) {
+        const obj = this.decode(info, e.value, e.modRevision);
+        startAfter = e.key;
+        if (matches(sel, obj)) items.push(obj);
+        if (limit && items.length === limit) {
+          const more = page.more || page.entries[page.entries.length - 1]!.key !== e.key;
+          return { items, resourceVersion: String(rev), ...(more ? { continue: encodeContinue(e.key, rev), remainingItemCount: sel.labels?.length || sel.fields.length ? undefined : (page.remaining ?? 0) + page.entries.length - page.entries.indexOf(e) - 1 } : {}) };
+        }
+      }
+      if (!page.more || !limit) break;
+    }
+    return { items, resourceVersion: String(rev) };
+  }
+
+  private async namespaceGuard(info: ResourceInfo, ns: string | undefined, name: string): Promise<void> {
+    if (!info.namespaced) return;
+    if (!ns) throw badRequest('the namespace of the object must be set');
+    const nsInfo = res('namespaces');
+    const e = await this.store.get(storageKey(nsInfo, undefined, ns));
+    if (!e) throw namespaceNotFound(ns);
+    const nsObj = JSON.parse(e.value) as Obj;
+    if (nsObj.metadata?.deletionTimestamp || nsObj.status?.phase === 'Terminating') throw forbiddenTerminating(info, name, ns);
+  }
+
+  private checkFields(obj: KubeObject, info: ResourceInfo, o: WriteOpts): void {
+    const mode = o.fieldValidation ?? 'Warn';
+    if (mode === 'Ignore') return;
+    let unknown: string[] = [];
+    try { unknown = unknownFields(obj, info); } catch { unknown = []; }
+    if (!unknown.length) return;
+    const msgs = unknown.map(unknownFieldMessage);
+    if (mode === 'Strict') throw badRequest(`strict decoding error: ${msgs.join(', ')}`);
+    o.warnings?.push(...msgs);
+  }
+
+  private throwInvalid(info: ResourceInfo, name: string, errs: FieldError[]): never {
+    throw invalid(info, name, invalidMessage(info.kind, name, errs, info.group), statusCauses(errs));
+  }
+
+  // ---- Services: allocation of cluster IPs and node ports ----
+
+  /** Allocate what a Service needs (create, or update from `old`); returns a release function. */
+  private allocateService(svc: Obj, old: Obj | undefined): { rollback: () => void; commit: () => void } {
+    const spec = (svc.spec ??= {});
+    const taken: (() => void)[] = [];
+    const toRelease: (() => void)[] = [];
+    const errs: FieldError[] = [];
+    const fail = (field: string, value: unknown, detail: string) => errs.push({ type: 'FieldValueInvalid', field, detail, badValue: value, message: `Invalid value: ${typeof value === 'string' ? JSON.stringify(value) : Array.isArray(value) ? `[]string{${value.map((v) => JSON.stringify(v)).join(', ')}}` : String(value)}: ${detail}` });
+    const type = spec.type ?? 'ClusterIP';
+    const oldSpec = old?.spec ?? {};
+    // Cluster IP
+    if (type === 'ExternalName') {
+      if (oldSpec.clusterIP && oldSpec.clusterIP !== 'None') toRelease.push(() => this.clusterIPs.release(oldSpec.clusterIP));
+      delete spec.clusterIP; delete spec.clusterIPs; delete spec.ipFamilies; delete spec.ipFamilyPolicy;
+    } else {
+      if (old && !spec.clusterIP && oldSpec.clusterIP) { spec.clusterIP = oldSpec.clusterIP; spec.clusterIPs = oldSpec.clusterIPs ?? [oldSpec.clusterIP]; }
+      const want: string | undefined = spec.clusterIP ?? spec.clusterIPs?.[0];
+      if (want === 'None') {
+        spec.clusterIP = 'None'; spec.clusterIPs = ['None'];
+      } else if (old && oldSpec.clusterIP && oldSpec.clusterIP !== 'None' && want === oldSpec.clusterIP) {
+        // unchanged
+      } else if (want && want !== '') {
+        if (!/^\d+\.\d+\.\d+\.\d+$/.test(want)) {
+          // validation reports malformed IPs
+        } else {
+          try { this.clusterIPs.allocate(want); taken.push(() => this.clusterIPs.release(want)); } catch (e) {
+            if (e instanceof AllocationError) fail('spec.clusterIPs', [want], e.message); else throw e;
+          }
+        }
+        spec.clusterIP = want; spec.clusterIPs = [want];
+      } else {
+        try { const ip = this.clusterIPs.allocateNext(); taken.push(() => this.clusterIPs.release(ip)); spec.clusterIP = ip; spec.clusterIPs = [ip]; } catch (e) {
+          if (e instanceof AllocationError) fail('spec.clusterIPs', [], e.message); else throw e;
+        }
+      }
+      if (spec.clusterIP) { spec.ipFamilies ??= ['IPv4']; spec.ipFamilyPolicy ??= 'SingleStack'; }
+    }
+    // Node ports
+    const needsNodePorts = type === 'NodePort' || (type === 'LoadBalancer' && spec.allocateLoadBalancerNodePorts !== false);
+    const oldPorts = new Set<number>((oldSpec.ports ?? []).map((p: Obj) => p.nodePort).filter(Boolean));
+    const keep = new Set<number>();
+    (spec.ports ?? []).forEach((p: Obj, i: number) => {
+      if (!needsNodePorts) {
+        if (type === 'ClusterIP' && old && p.nodePort && oldPorts.has(p.nodePort) && oldSpec.type !== 'ClusterIP') delete p.nodePort;
+        if (!p.nodePort) return;
+        if (type === 'ClusterIP' || type === 'ExternalName') return; // validation reports it
+      }
+      if (p.nodePort) {
+        if (oldPorts.has(p.nodePort)) { keep.add(p.nodePort); return; }
+        try { this.nodePorts.allocate(p.nodePort); const np = p.nodePort; taken.push(() => this.nodePorts.release(np)); keep.add(np); } catch (e) {
+          if (e instanceof AllocationError) fail(`spec.ports[${i}].nodePort`, p.nodePort, e.message); else throw e;
+        }
+      } else if (needsNodePorts) {
+        // Same port number for TCP and UDP of one service port, as upstream does.
+        const twin = (spec.ports as Obj[]).slice(0, i).find((q) => q.port === p.port && q.nodePort);
+        if (twin) { p.nodePort = twin.nodePort; return; }
+        try { const np = this.nodePorts.allocateNext(); taken.push(() => this.nodePorts.release(np)); p.nodePort = np; keep.add(np); } catch (e) {
+          if (e instanceof AllocationError) fail(`spec.ports[${i}].nodePort`, 0, `failed to allocate a nodePort: ${e.message}`); else throw e;
+        }
+      }
+    });
+    for (const p of oldPorts) if (!keep.has(p)) toRelease.push(() => this.nodePorts.release(p));
+    // Health check node port for externalTrafficPolicy Local on LoadBalancer services.
+    const wantsHC = type === 'LoadBalancer' && spec.externalTrafficPolicy === 'Local';
+    if (wantsHC) {
+      if (!spec.healthCheckNodePort && oldSpec.healthCheckNodePort) spec.healthCheckNodePort = oldSpec.healthCheckNodePort;
+      else if (spec.healthCheckNodePort && spec.healthCheckNodePort !== oldSpec.healthCheckNodePort) {
+        try { this.nodePorts.allocate(spec.healthCheckNodePort); const hc = spec.healthCheckNodePort; taken.push(() => this.nodePorts.release(hc)); } catch (e) {
+          if (e instanceof AllocationError) fail('spec.healthCheckNodePort', spec.healthCheckNodePort, e.message); else throw e;
+        }
+      } else if (!spec.healthCheckNodePort) {
+        try { const hc = this.nodePorts.allocateNext(); taken.push(() => this.nodePorts.release(hc)); spec.healthCheckNodePort = hc; } catch { /* validation will not complain; leave unset */ }
+      }
+    } else {
+      if (oldSpec.healthCheckNodePort) toRelease.push(() => this.nodePorts.release(oldSpec.healthCheckNodePort));
+      delete spec.healthCheckNodePort;
+    }
+    const rollback = () => { for (const f of taken) f(); };
+    if (errs.length) { rollback(); this.throwInvalid(res('services'), svc.metadata?.name ?? '', errs); }
+    return { rollback, commit: () => { for (const f of toRelease) f(); } };
+  }
+
+  private releaseService(svc: Obj): void {
+    const spec = svc.spec ?? {};
+    for (const ip of spec.clusterIPs ?? (spec.clusterIP ? [spec.clusterIP] : [])) if (ip && ip !== 'None') this.clusterIPs.release(ip);
+    for (const p of spec.ports ?? []) if (p.nodePort) this.nodePorts.release(p.nodePort);
+    if (spec.healthCheckNodePort) this.nodePorts.release(spec.healthCheckNodePort);
+  }
+
+  // ---- create ----
+
+  async create(info: ResourceInfo, ns: string | undefined, body: KubeObject, o: WriteOpts = {}): Promise<KubeObject> {
+    const obj = clone(body) as Obj;
+    if (obj.kind && obj.kind !== info.kind) throw badRequest(`the API version in the data (${obj.apiVersion}) does not match the expected API version (${groupVersion(info)}) or kind ${obj.kind} is not ${info.kind}`);
+    obj.apiVersion = groupVersion(info);
+    obj.kind = info.kind;
+    const md = (obj.metadata ??= {});
+    if (info.namespaced) {
+      if (md.namespace && ns && md.namespace !== ns) throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+      md.namespace = ns ?? md.namespace;
+    } else {
+      delete md.namespace;
+    }
+    if (!md.name && md.generateName) md.name = generateName(md.generateName);
+    const name: string = md.name ?? '';
+    if (!name) this.throwInvalid(info, '', [{ type: 'FieldValueRequired', field: 'metadata.name', detail: 'name or generateName is required', message: 'Required value: name or generateName is required' }]);
+    await this.namespaceGuard(info, md.namespace, name);
+    md.uid = randomUUID();
+    md.creationTimestamp = now();
+    delete md.deletionTimestamp; delete md.deletionGracePeriodSeconds; delete md.resourceVersion;
+    if ('spec' in obj || ['Deployment', 'ReplicaSet', 'StatefulSet', 'Pod', 'Service'].includes(info.kind)) md.generation = 1;
+    if (KINDS_WITH_STATUS.has(info.kind) && info.kind !== 'Namespace' && info.kind !== 'Node') delete obj.status;
+    this.checkFields(obj, info, o);
+    applyDefaults(obj, info);
+    let alloc: { rollback: () => void; commit: () => void } | undefined;
+    if (info.kind === 'Service') alloc = this.allocateService(obj, undefined);
+    const errs = validateObject(obj, info, { nodePortRange: [this.nodePorts.min, this.nodePorts.max], serviceCIDR: this.clusterIPs.cidr });
+    if (errs.length) { alloc?.rollback(); this.throwInvalid(info, name, errs); }
+    const withFields = updateManagedFields(undefined, obj, o.fieldManager ?? 'unknown', 'Update', { info, now: now() }) as Obj;
+    if (o.dryRun) { alloc?.rollback(); return { ...withFields, metadata: { ...withFields.metadata } }; }
+    let rev: number;
+    try {
+      rev = await this.store.create(storageKey(info, md.namespace, name), this.encode(withFields));
+    } catch (e) {
+      alloc?.rollback();
+      storeError(e, info, name);
+    }
+    withFields.metadata.resourceVersion = String(rev);
+    return withFields;
+  }
+
+  // ---- update ----
+
+  /**
+   * Replace an object (PUT) or one of its subresources. `mutate` variants (patch) go through
+   * updateWith() so they can retry on conflicts.
+   */
+  async update(info: ResourceInfo, ns: string | undefined, name: string, body: KubeObject, o: WriteOpts = {}): Promise<KubeObject> {
+    const rvWanted = body.metadata?.resourceVersion;
+    return this.updateWith(info, ns, name, o, (cur) => {
+      if (rvWanted && rvWanted !== cur.metadata?.resourceVersion) throw conflict(info, name);
+      if (body.metadata?.name && body.metadata.name !== name) throw badRequest(`the name of the object (${body.metadata.name}) does not match the name on the URL (${name})`);
+      return clone(body);
+    }, !rvWanted);
+  }
+
+  async patch(info: ResourceInfo, ns: string | undefined, name: string, kind: PatchKind, patchBody: unknown, o: WriteOpts = {}): Promise<KubeObject> {
+    const apply = (cur: KubeObject): KubeObject => {
+      try {
+        if (kind === 'merge') return mergePatch(cur, patchBody) as KubeObject;
+        if (kind === 'json') return jsonPatch(cur, patchBody) as KubeObject;
+        if (kind === 'strategic') return strategicMergePatch(cur, patchBody, info);
+        const r = serverSideApply(cur, patchBody as KubeObject, o.fieldManager ?? '', { force: !!o.force, info, now: now(), subresource: o.subresource });
+        if ('conflicts' in r) throw new HttpError(409, 'Conflict', r.message, { name, ...(info.group ? { group: info.group } : {}), kind: info.resource, causes: r.conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with "${c.manager}"`, field: c.field })) });
+        return r.object;
+      } catch (e) {
+        if (e instanceof PatchError) throw new HttpError(e.code, e.reason, e.message);
+        throw e;
+      }
+    };
+    if (kind === 'apply') {
+      if (!o.fieldManager) throw badRequest('PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch');
+      const existing = await this.store.get(storageKey(info, ns, name));
+      if (!existing) {
+        const r = serverSideApply(undefined, patchBody as KubeObject, o.fieldManager, { force: !!o.force, info, now: now() });
+        if ('conflicts' in r) throw new HttpError(409, 'Conflict', r.message);
+        const obj = r.object as Obj;
+        obj.metadata = { ...obj.metadata, name };
+        return this.create(info, ns, obj, { ...o, fieldManager: undefined, managedFieldsKept: true } as WriteOpts);
+      }
+    }
+    return this.updateWith(info, ns, name, o, (cur) => {
+      const next = apply(clone(cur));
+      // A patch may not rename or move the object.
+      if (next.metadata?.name && next.metadata.name !== name) throw badRequest(`the name of the object (${next.metadata.name}) does not match the name on the URL (${name})`);
+      return next;
+    }, true, kind === 'apply');
+  }
+
+  /** Read-modify-write with compare-and-swap, retrying on conflicts when `retry`. */
+  private async updateWith(info: ResourceInfo, ns: string | undefined, name: string, o: WriteOpts, mutate: (cur: KubeObject) => KubeObject, retry: boolean, managedByApply = false): Promise<KubeObject> {
+    for (let attempt = 0; ; attempt++) {
+      const { obj: cur, rev } = await this.getEntry(info, ns, name);
+      const next = mutate(clone(cur)) as Obj;
+      const out = this.prepareUpdate(info, cur as Obj, next, o, managedByApply);
+      if (out === cur) return cur; // no-op
+      let alloc: { rollback: () => void; commit: () => void } | undefined;
+      if (info.kind === 'Service' && o.subresource !== 'status') alloc = this.allocateService(out, cur as Obj);
+      const errs = o.subresource === 'status' ? [] : validateUpdate(out, cur, info, { nodePortRange: [this.nodePorts.min, this.nodePorts.max], serviceCIDR: this.clusterIPs.cidr });
+      if (errs.length) { alloc?.rollback(); this.throwInvalid(info, name, errs); }
+      if (o.dryRun) { alloc?.rollback(); return out; }
+      // Objects being deleted go away once their last finalizer is removed.
+      const finalizersLeft = (out.metadata?.finalizers?.length ?? 0) > 0 || (info.kind === 'Namespace' && (out.spec?.finalizers?.length ?? 0) > 0);
+      if (out.metadata?.deletionTimestamp && !finalizersLeft && !(info.kind === 'Pod' && out.spec?.nodeName && (out.metadata?.deletionGracePeriodSeconds ?? 0) > 0)) {
+        try {
+          const r = await this.store.delete(storageKey(info, ns, name), rev);
+          alloc?.rollback();
+          if (info.kind === 'Service') this.releaseService(cur as Obj);
+          out.metadata.resourceVersion = String(r.revision);
+          return out;
+        } catch (e) {
+          alloc?.rollback();
+          if (retry && e instanceof StoreError && e.code === 'Conflict' && attempt < MAX_CAS_RETRIES) continue;
+          storeError(e, info, name);
+        }
+      }
+      try {
+        const nrev = await this.store.update(storageKey(info, ns, name), this.encode(out), rev);
+        alloc?.commit();
+        out.metadata.resourceVersion = String(nrev);
+        return out;
+      } catch (e) {
+        alloc?.rollback();
+        if (retry && e instanceof StoreError && e.code === 'Conflict' && attempt < MAX_CAS_RETRIES) continue;
+        storeError(e, info, name);
+      }
+    }
+  }
+
+  /** Apply kube-apiserver's update rules; returns `cur` itself when nothing changed. */
+  private prepareUpdate(info: ResourceInfo, cur: Obj, next: Obj, o: WriteOpts, managedByApply: boolean): Obj {
+    next.apiVersion = groupVersion(info);
+    next.kind = info.kind;
+    const md = (next.metadata ??= {});
+    const cmd = cur.metadata;
+    // System-owned metadata cannot be changed by clients.
+    md.name = cmd.name; md.uid = cmd.uid; md.creationTimestamp = cmd.creationTimestamp;
+    if (info.namespaced) md.namespace = cmd.namespace;
+    md.deletionTimestamp = cmd.deletionTimestamp; md.deletionGracePeriodSeconds = cmd.deletionGracePeriodSeconds;
+    if (md.deletionTimestamp === undefined) delete md.deletionTimestamp;
+    if (md.deletionGracePeriodSeconds === undefined) delete md.deletionGracePeriodSeconds;
+    md.generation = cmd.generation;
+    if (md.generation === undefined) delete md.generation;
+    delete md.resourceVersion;
+    const sub = o.subresource;
+    if (sub === 'status') {
+      // Only status (and, as upstream allows, nothing else) changes through /status.
+      const status = next.status;
+      next = { ...clone(cur), status };
+      next.metadata = { ...next.metadata };
+      delete next.metadata.resourceVersion;
+    } else if (sub === 'finalize' && info.kind === 'Namespace') {
+      next = { ...clone(cur), spec: { ...cur.spec, finalizers: next.spec?.finalizers ?? [] } };
+      delete next.metadata.resourceVersion;
+    } else {
+      if (KINDS_WITH_STATUS.has(info.kind) && info.kind !== 'Node') next.status = clone(cur.status);
+      if (info.kind === 'Namespace') next.spec = clone(cur.spec);
+      if (!o.subresource) this.checkFields(next, info, o);
+      applyDefaults(next, info);
+      if (!jsonEqual(next.spec, cur.spec) && cmd.generation !== undefined) next.metadata.generation = (cmd.generation ?? 0) + 1;
+    }
+    if (info.kind === 'Pod' && !sub && cur.spec?.nodeName && !next.spec?.nodeName) next.spec.nodeName = cur.spec.nodeName;
+    const manager = o.fieldManager ?? 'unknown';
+    const withFields = managedByApply ? next : updateManagedFields(cur as KubeObject, next as KubeObject, manager, 'Update', { info, now: now(), subresource: sub === 'status' ? 'status' : undefined }) as Obj;
+    const a = { ...withFields, metadata: { ...withFields.metadata, managedFields: undefined } };
+    const b = { ...cur, metadata: { ...cur.metadata, managedFields: undefined, resourceVersion: undefined } };
+    if (jsonEqual(JSON.parse(JSON.stringify(a)), JSON.parse(JSON.stringify(b)))) return cur;
+    return withFields;
+  }
+
+  // ---- delete ----
+
+  async delete(info: ResourceInfo, ns: string | undefined, name: string, o: DeleteOpts = {}): Promise<{ obj: KubeObject; gone: boolean }> {
+    for (let attempt = 0; ; attempt++) {
+      const { obj, rev } = await this.getEntry(info, ns, name);
+      const md = obj.metadata as Obj;
+      if (o.preconditions?.uid && o.preconditions.uid !== md.uid) {
+        throw new HttpError(409, 'Conflict', `Precondition failed: UID in precondition: ${o.preconditions.uid}, UID in object meta: ${md.uid}`, { name, kind: info.resource });
+      }
+      if (o.preconditions?.resourceVersion && o.preconditions.resourceVersion !== md.resourceVersion) {
+        throw new HttpError(409, 'Conflict', `Precondition failed: ResourceVersion in precondition: ${o.preconditions.resourceVersion}, ResourceVersion in object meta: ${md.resourceVersion}`, { name, kind: info.resource });
+      }
+      const next = clone(obj) as Obj;
+      let keep = false;
+      const finalizers: string[] = [...(next.metadata.finalizers ?? [])];
+      if (info.kind === 'Namespace') {
+        keep = true;
+        if (next.status?.phase === 'Terminating' && !(next.spec?.finalizers?.length) && !finalizers.length) keep = false;
+        next.status = { ...next.status, phase: 'Terminating' };
+      }
+      if (info.kind === 'Pod') {
+        const grace = o.gracePeriodSeconds ?? next.spec?.terminationGracePeriodSeconds ?? 30;
+        const scheduled = !!next.spec?.nodeName;
+        const finished = next.status?.phase === 'Succeeded' || next.status?.phase === 'Failed';
+        if (scheduled && grace > 0 && !finished) {
+          const cur = next.metadata.deletionGracePeriodSeconds;
+          if (cur === undefined || grace < cur) {
+            next.metadata.deletionGracePeriodSeconds = grace;
+            next.metadata.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+          }
+          keep = true;
+        } else {
+          next.metadata.deletionGracePeriodSeconds = 0;
+        }
+      }
+      const policy = o.propagationPolicy;
+      if (policy === 'Foreground' && !finalizers.includes('foregroundDeletion')) { finalizers.push('foregroundDeletion'); }
+      if (policy === 'Orphan' && !finalizers.includes('orphan')) { finalizers.push('orphan'); }
+      if (finalizers.length) keep = true;
+      if (keep) {
+        next.metadata.finalizers = finalizers.length ? finalizers : undefined;
+        if (!next.metadata.finalizers) delete next.metadata.finalizers;
+        next.metadata.deletionTimestamp ??= now();
+        if (info.kind !== 'Pod') next.metadata.deletionGracePeriodSeconds ??= 0;
+        if (jsonEqual(next, obj)) return { obj, gone: false };
+        if (o.dryRun) return { obj: next, gone: false };
+        delete next.metadata.resourceVersion;
+        try {
+          const nrev = await this.store.update(storageKey(info, ns, name), this.encode(next), rev);
+          next.metadata.resourceVersion = String(nrev);
+          return { obj: next, gone: false };
+        } catch (e) {
+          if (e instanceof StoreError && e.code === 'Conflict' && attempt < MAX_CAS_RETRIES) continue;
+          storeError(e, info, name);
+        }
+      }
+      if (o.dryRun) return { obj, gone: true };
+      try {
+        const r = await this.store.delete(storageKey(info, ns, name), rev);
+        if (info.kind === 'Service') this.releaseService(obj as Obj);
+        (obj.metadata as Obj).resourceVersion = String(r.revision);
+        return { obj, gone: true };
+      } catch (e) {
+        if (e instanceof StoreError && e.code === 'Conflict' && attempt < MAX_CAS_RETRIES) continue;
+        storeError(e, info, name);
+      }
+    }
+  }
+
+  // ---- watch ----
+
+  /**
+   * Watch a resource (optionally one namespace) from a resourceVersion; events are filtered by
+   * the selector, with objects moving in/out of the selection sent as ADDED/DELETED.
+   */
+  async watch(info: ResourceInfo, ns: string | undefined, fromRV: string | undefined, sel: Selector,
+    onEvent: (type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: KubeObject) => void): Promise<Watcher> {
+    const prefix = storageKey(info, info.namespaced ? ns : undefined);
+    let after: number;
+    if (!fromRV || fromRV === '0') {
+      // As kube-apiserver: synthetic ADDED events for the current state, then changes.
+      const { items, resourceVersion } = await this.list(info, ns, {});
+      for (const o of items) if (matches(sel, o)) onEvent('ADDED', o);
+      after = Number(resourceVersion);
+    } else {
+      after = Number(fromRV);
+      if (!Number.isFinite(after)) throw badRequest(`invalid resource version "${fromRV}"`);
+    }
+    try {
+      return await this.store.watch(prefix, after, (ev: StoreEvent) => {
+        const cur = ev.type === 'delete' ? undefined : this.decode(info, ev.value, ev.revision);
+        const prev = ev.prevValue !== undefined ? this.decode(info, ev.prevValue, ev.revision) : undefined;
+        if (ev.type === 'delete') {
+          if (prev && matches(sel, prev)) onEvent('DELETED', prev);
+          return;
+        }
+        const now = matches(sel, cur!);
+        const before = prev ? matches(sel, prev) : false;
+        if (ev.created) { if (now) onEvent('ADDED', cur!); return; }
+        if (now && before) onEvent('MODIFIED', cur!);
+        else if (now && !before) onEvent('ADDED', cur!);
+        else if (!now && before) onEvent('DELETED', cur!);
+      });
+    } catch (e) {
+      if (e instanceof StoreError && e.code === 'Gone') throw gone(`too old resource version: ${after} (${await this.store.compactedRevision()})`);
+      throw e;
+    }
+  }
+}
+
+export { labelSelectorFromObject };
