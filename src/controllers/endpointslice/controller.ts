@@ -79,14 +79,14 @@ export class EndpointSliceController extends QueueController {
     // Creates first, deletes last, so readers never see a Service with fewer endpoints than it has.
     for (const s of ch.create) {
       const made = await c.create<EndpointSlice>(r, namespace, s);
-      this.tracker.wrote(key, made);
+      this.tracker.wrote(key, made, this.sliceInf.get(keyOf(made)));
       metrics.sliceWrites.inc({ controller: CONTROLLER_NAME, op: 'create' });
       this.onWrite?.(key, 'create', made);
     }
     for (const s of ch.update) {
       try {
         const upd = await c.update<EndpointSlice>(r, namespace, s);
-        this.tracker.wrote(key, upd);
+        this.tracker.wrote(key, upd, this.sliceInf.get(keyOf(upd)));
         metrics.sliceWrites.inc({ controller: CONTROLLER_NAME, op: 'update' });
         this.onWrite?.(key, 'update', upd);
       } catch (e) {
@@ -96,7 +96,7 @@ export class EndpointSliceController extends QueueController {
     }
     for (const s of ch.delete) {
       await ignoreNotFound(c.delete(r, namespace, s.metadata!.name!));
-      this.tracker.deleted(key, s.metadata!.name!);
+      this.tracker.deleted(key, s.metadata!.name!, this.sliceInf.get(keyOf(s)));
       metrics.sliceWrites.inc({ controller: CONTROLLER_NAME, op: 'delete' });
       this.onWrite?.(key, 'delete', s);
     }

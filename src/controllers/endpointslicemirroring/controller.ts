@@ -53,7 +53,7 @@ export class EndpointSliceMirroringController extends QueueController {
     if (!shouldMirror(ep, svc) || ep!.metadata?.deletionTimestamp) {
       for (const s of existing) {
         await ignoreNotFound(c.delete(r, namespace, s.metadata!.name!));
-        this.tracker.deleted(key, s.metadata!.name!);
+        this.tracker.deleted(key, s.metadata!.name!, this.sliceInf.get(keyOf(s)));
         metrics.sliceWrites.inc({ controller: CONTROLLER_NAME, op: 'delete' });
       }
       return;
@@ -67,18 +67,18 @@ export class EndpointSliceMirroringController extends QueueController {
     }
     for (const s of ch.create) {
       const made = await c.create<EndpointSlice>(r, namespace, s);
-      this.tracker.wrote(key, made);
+      this.tracker.wrote(key, made, this.sliceInf.get(keyOf(made)));
       metrics.sliceWrites.inc({ controller: CONTROLLER_NAME, op: 'create' });
     }
     for (const s of ch.update) {
       try {
-        this.tracker.wrote(key, await c.update<EndpointSlice>(r, namespace, s));
+        { const upd = await c.update<EndpointSlice>(r, namespace, s); this.tracker.wrote(key, upd, this.sliceInf.get(keyOf(upd))); }
         metrics.sliceWrites.inc({ controller: CONTROLLER_NAME, op: 'update' });
       } catch (e) { if (!isNotFound(e)) throw e; }
     }
     for (const s of ch.delete) {
       await ignoreNotFound(c.delete(r, namespace, s.metadata!.name!));
-      this.tracker.deleted(key, s.metadata!.name!);
+      this.tracker.deleted(key, s.metadata!.name!, this.sliceInf.get(keyOf(s)));
       metrics.sliceWrites.inc({ controller: CONTROLLER_NAME, op: 'delete' });
     }
   }

@@ -64,6 +64,16 @@ export class FakeApi {
 
   private key(r: ResourceInfo, ns: string | undefined, name: string) { return `${r.resource}/${r.namespaced ? ns : ''}/${name}`; }
 
+  /** Insert an object directly (bench seeding, no HTTP, no watch history). */
+  seed(resource: string, o: Obj): Obj {
+    const r = findResource(resource === 'endpointslices' ? 'discovery.k8s.io' : ['deployments', 'replicasets', 'statefulsets', 'controllerrevisions'].includes(resource) ? 'apps' : resource === 'leases' ? 'coordination.k8s.io' : '', resource)!;
+    o.metadata.uid ??= randomUUID();
+    o.metadata.creationTimestamp ??= now();
+    o.metadata.resourceVersion = String(++this.rv);
+    this.objs.set(this.key(r, o.metadata.namespace, o.metadata.name), o);
+    return o;
+  }
+
   /** Direct access for tests (no HTTP). */
   get(resource: string, ns: string | undefined, name: string): Obj | undefined {
     const o = this.objs.get(`${resource}/${ns ?? ''}/${name}`);
