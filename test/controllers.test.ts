@@ -1,7 +1,8 @@
 /**
- * Controllers + scheduler against an API over HTTP, with a node agent stand-in that marks
- * bound pods Running/Ready with a pod IP. Uses the controllers' in-memory API
- * (src/controllers/testing/fakeapi.ts).
+ * Controllers + scheduler against the API server on the memory store (over its unix socket),
+ * with a node agent stand-in that marks bound pods Running/Ready with a pod IP, renews node
+ * Leases and finishes graceful pod deletion. CONTROLLERS_TEST_API=fake runs the same checks
+ * against the controllers' small in-memory API (src/controllers/testing/fakeapi.ts).
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,12 +13,19 @@ import type { Pod } from '../src/api/types.js';
 import { FakeApi } from '../src/controllers/testing/fakeapi.js';
 import { startControllerManager, type ControllerManager } from '../src/controllers/manager.js';
 import { startScheduler } from '../src/scheduler/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 process.env.SVCPLANE_QUIET_CONTROLLERS = '1';
 process.env.SVCPLANE_QUIET_INFORMERS = '1';
 
 const NODES = ['svcplane-control-plane', 'svcplane-worker', 'svcplane-worker2'];
-let api: FakeApi;
+let api: { stop(): Promise<void> } | undefined;
+let dataDir: string | undefined;
+/** Slice writes seen on a watch (ADDED/MODIFIED/DELETED). */
+let sliceWrites = 0;
+let sliceWatch: { stop(): void } | undefined;
 let client: Client;
 let cm: ControllerManager;
 let sched: { stop(): Promise<void> };
@@ -48,6 +56,11 @@ function startNodeAgent(): Informer<Pod> {
   const pending = new Set<string>();
   const mark = (p: Pod) => {
     const k = `${p.metadata!.namespace}/${p.metadata!.name}`;
+    // Graceful deletion: the node agent confirms the pod is gone.
+    if (p.metadata?.deletionTimestamp && p.spec?.nodeName) {
+      void client.delete(res('pods'), p.metadata.namespace, p.metadata.name!, { gracePeriodSeconds: 0, preconditions: { uid: p.metadata.uid } }).catch(() => undefined);
+      return;
+    }
     if (!p.spec?.nodeName || p.status?.podIP || p.metadata?.deletionTimestamp || pending.has(k)) return;
     pending.add(k);
     const node = NODES.indexOf(p.spec.nodeName);
@@ -96,14 +109,25 @@ function deployment(name: string, replicas: number, image = 'jocatalin/kubernete
 }
 
 function service(name: string, spec: any, ns = 'default'): any {
-  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { type: 'ClusterIP', clusterIP: '10.96.1.1', ...spec } };
+  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { type: 'ClusterIP', ...spec } };
 }
 
 before(async () => {
-  api = new FakeApi();
-  const url = await api.start();
-  client = new Client({ server: url });
-  for (const ns of ['default', 'kube-system', 'kube-node-lease']) await client.create(res('namespaces'), undefined, { metadata: { name: ns } });
+  if (process.env.CONTROLLERS_TEST_API === 'fake') {
+    const fake = new FakeApi();
+    client = new Client({ server: await fake.start() });
+    api = fake;
+  } else {
+    const { startApiServer } = await import('../src/apiserver/server.js');
+    const { MemoryStore } = await import('../src/store/memory.js');
+    dataDir = mkdtempSync(join(tmpdir(), 'svp-ctrl-'));
+    const socketPath = join(dataDir, 'api.sock');
+    const srv = await startApiServer({ dataDir, store: new MemoryStore() as any, port: 0, host: '127.0.0.1', socketPath });
+    client = new Client({ server: 'http://localhost', socketPath });
+    api = { stop: () => srv.close() };
+  }
+  for (const ns of ['default', 'kube-system', 'kube-node-lease']) await client.create(res('namespaces'), undefined, { metadata: { name: ns } }).catch(() => undefined);
+  sliceWatch = client.watch(res('endpointslices'), undefined, { resourceVersion: '' }, (ev) => { if (ev.type !== 'BOOKMARK' && ev.type !== 'ERROR') sliceWrites++; });
   for (const n of NODES) {
     await client.create(res('nodes'), undefined, { metadata: { name: n, labels: { 'kubernetes.io/hostname': n, 'topology.kubernetes.io/zone': n === 'svcplane-worker2' ? 'zone-b' : 'zone-a' } }, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
   }
@@ -118,8 +142,10 @@ after(async () => {
   await sched?.stop();
   agent?.stop();
   if (leaseTimer) clearInterval(leaseTimer);
+  sliceWatch?.stop();
   client?.close();
   await api?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
 test('a Deployment and its Service yield a ReplicaSet, spread pods, Endpoints, EndpointSlices and READY 3/3', async () => {
@@ -155,13 +181,14 @@ test('a Deployment and its Service yield a ReplicaSet, spread pods, Endpoints, E
 test('an unready pod moves to notReadyAddresses and ready=false with one slice write; a deleted pod disappears', async () => {
   const pods = await list<Pod>('pods', 'default', 'app=myapp');
   const victim = pods[0]!;
-  const before = api.writes.get('update endpointslices') ?? 0;
+  await new Promise((r) => setTimeout(r, 300));
+  const before = sliceWrites;
   await setReady('default', victim.metadata!.name!, false);
   await eventually(async () => { const e = await client.get<any>(res('endpoints'), 'default', 'myapp'); return e.subsets?.[0]?.notReadyAddresses?.[0]?.ip === victim.status!.podIP && e.subsets[0].addresses.length === 2; }, 'notReadyAddresses');
   const sl = await eventually(async () => { const s = (await list('endpointslices', 'default', 'kubernetes.io/service-name=myapp'))[0]; const e = s.endpoints.find((x: any) => x.targetRef.name === victim.metadata!.name); return e?.conditions.ready === false && s; }, 'slice ready=false');
   assert.deepEqual(sl.endpoints.find((x: any) => x.targetRef.name === victim.metadata!.name).conditions, { ready: false, serving: false, terminating: false });
   await new Promise((r) => setTimeout(r, 300));
-  assert.equal((api.writes.get('update endpointslices') ?? 0) - before, 1, 'one slice write per pod change');
+  assert.equal(sliceWrites - before, 1, 'one slice write per pod change');
   await client.delete(res('pods'), 'default', victim.metadata!.name!);
   await eventually(async () => {
     const e = await client.get<any>(res('endpoints'), 'default', 'myapp');
@@ -200,7 +227,8 @@ test('LoadBalancer Services get pool IPs; an exhausted pool leaves <pending> wit
   await client.delete(res('services'), 'default', 'lb1');
   await eventually(async () => (await ipOf('lb3'))?.ip === freed, 'lb3 gets the released IP');
   // type change releases
-  await client.patch(res('services'), 'default', 'lb2', { spec: { type: 'ClusterIP' } }, 'merge');
+  const lb2 = await client.get<any>(res('services'), 'default', 'lb2');
+  await client.patch(res('services'), 'default', 'lb2', { spec: { type: 'ClusterIP', allocateLoadBalancerNodePorts: null, externalTrafficPolicy: null, ports: lb2.spec.ports.map(({ nodePort: _n, ...p }: any) => p) } }, 'merge');
   await eventually(async () => !(await ipOf('lb2')), 'lb2 released');
   for (const n of ['lb2', 'lb3']) await client.delete(res('services'), 'default', n);
 });
