@@ -355,7 +355,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     const timers: NodeJS.Timeout[] = [];
     const cleanup = () => { w?.stop(); for (const t of timers) clearTimeout(t); watchers--; };
     watchers++;
-    req.on('close', cleanup);
+    // The response's close (not the request's, which fires once its body is read) means the client went away.
+    resp.on('close', cleanup);
     try {
       w = await storage.watch(info, namespace, q.get('resourceVersion') ?? undefined, sel, (type, obj) => write(type, obj));
     } catch (e) {
@@ -477,7 +478,7 @@ async function proxyToKubelet(req: http.IncomingMessage, resp: http.ServerRespon
       if (!resp!.headersSent) { resp!.writeHead(503, { 'Content-Type': 'application/json' }); resp!.end(JSON.stringify(new HttpError(503, 'ServiceUnavailable', `error dialing node agent of ${nodeName}: ${e.message}`).status())); }
       resolve();
     });
-    req.on('close', () => preq.destroy());
+    resp!.on('close', () => preq.destroy());
     req.pipe(preq);
   });
 }

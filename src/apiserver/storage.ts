@@ -325,6 +325,8 @@ export class Storage {
     this.checkFields(obj, info, o);
     applyDefaults(obj, info);
     let alloc: { rollback: () => void; commit: () => void } | undefined;
+    // An existing name is AlreadyExists, before anything is allocated for the new object.
+    if (await this.store.get(storageKey(info, md.namespace, name))) throw alreadyExists(info, name);
     if (info.kind === 'Service') alloc = this.allocateService(obj, undefined);
     const errs = validateObject(obj, info, { nodePortRange: [this.nodePorts.min, this.nodePorts.max], serviceCIDR: this.clusterIPs.cidr });
     if (errs.length) { alloc?.rollback(); this.throwInvalid(info, name, errs); }
