@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DnsIndex, type Change } from './controller.js';
-import { slim, toDnsEndpoints } from './objects.js';
+import { toDnsEndpoints } from './objects.js';
 import { parseRequest } from './parse.js';
 import { addressFromReverse } from './reverse.js';
 import { service, slice } from './testdata.js';
@@ -67,16 +67,13 @@ test('namespaces: add/delete is an "all" change', () => {
   assert.deepEqual(events.map((e) => e.all), [true, true]);
 });
 
-test('projections: hostname, pod name, ports; slim keeps what an informer tracks', () => {
+test('projections: hostname, pod name, ports', () => {
   const e = toDnsEndpoints(slice('dev', 'web', 'web-x', [{ ip: '10.244.1.5', hostname: 'web-0', pod: 'web-0' }], [{ name: 'http', port: 8080 }]));
   assert.deepEqual(e, {
     name: 'web-x', namespace: 'dev', service: 'web',
     addresses: [{ ip: '10.244.1.5', hostname: 'web-0', targetRefName: 'web-0' }],
     ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
   });
-  const o = service('dev', 'web', 'None', [{ port: 80 }]);
-  slim(o);
-  assert.deepEqual(JSON.parse(JSON.stringify(o)), { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'dev', resourceVersion: '1' } });
 });
 
 test('parseRequest and addressFromReverse', () => {

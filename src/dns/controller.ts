@@ -3,14 +3,14 @@
  * Watching is separate from answering (CoreDNS plugin/kubernetes/controller.go). `DnsController` is
  * what the record builders read: Services and EndpointSlices by name and by IP, namespaces, the SOA
  * serial and whether the caches have synced. `DnsIndex` implements it in memory and is fed either by
- * `KubeDnsController` (informers on any Kubernetes API server) or directly by tests.
+ * `KubeDnsController` (list+watch on any Kubernetes API server) or directly by tests.
  */
 import type { MetaObject } from '../api/types.js';
 import { res } from '../api/registry.js';
 import type { Client } from '../client/rest.js';
-import { Informer } from '../client/informer.js';
+import { Reflector } from './reflector.js';
 import {
-  type DnsEndpoints, type DnsService, isHeadless, sameEndpoints, sameService, slim, toDnsEndpoints, toDnsService,
+  type DnsEndpoints, type DnsService, isHeadless, sameEndpoints, sameService, toDnsEndpoints, toDnsService,
 } from './objects.js';
 
 /** What changed, so answer caches can drop just the affected names. */
@@ -181,25 +181,19 @@ export class DnsIndex implements DnsController {
   }
 }
 
-/**
- * Objects per list page. Each page is one JSON document parsed at once; small pages keep the
- * start-up peak (and the resident memory the allocator keeps after it) low at 10k Services.
- */
-const LIST_PAGE_SIZE = 100;
-
 export interface KubeDnsControllerOptions {
-  /** Re-deliver cached objects this often (0 = never). */
-  resyncMs?: number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
 /**
- * Informers for Services, EndpointSlices (discovery.k8s.io/v1) and Namespaces feeding a DnsIndex.
+ * Services, EndpointSlices (discovery.k8s.io/v1) and Namespaces listed and watched into a DnsIndex.
  * Pods are not watched: pod records are answered in "pods insecure" mode, from the name alone.
+ * Reflectors (reflector.ts), not Informers: DNS keeps its own projections, so caching the objects
+ * again would only cost memory.
  */
 export class KubeDnsController {
   readonly index: DnsIndex;
-  private readonly informers: Informer[] = [];
+  private readonly reflectors: Reflector[] = [];
 
   constructor(private readonly client: Client, index?: DnsIndex, private readonly opts: KubeDnsControllerOptions = {}) {
     this.index = index ?? new DnsIndex();
@@ -207,32 +201,27 @@ export class KubeDnsController {
 
   async start(): Promise<void> {
     const idx = this.index;
-    const resync = this.opts.resyncMs ?? 0;
-    const services = new Informer(this.client, res('services'), { resyncMs: resync, pageSize: LIST_PAGE_SIZE });
-    services.addHandlers({
-      add: (o) => { idx.upsertService(o); slim(o); },
-      update: (_old, o) => { if (o.spec) { idx.upsertService(o); slim(o); } },
-      delete: (o) => idx.deleteService(o.metadata?.namespace ?? '', o.metadata?.name ?? ''),
-    });
-    const slices = new Informer(this.client, res('endpointslices'), { resyncMs: resync, pageSize: LIST_PAGE_SIZE });
-    slices.addHandlers({
-      add: (o) => { idx.upsertEndpointSlice(o); slim(o); },
-      update: (_old, o) => { if ((o as any).addressType || (o as any).endpoints) { idx.upsertEndpointSlice(o); slim(o); } },
-      delete: (o) => idx.deleteEndpointSlice(o.metadata?.namespace ?? '', o.metadata?.name ?? ''),
-    });
-    const namespaces = new Informer(this.client, res('namespaces'), { resyncMs: resync });
-    namespaces.addHandlers({
-      add: (o) => { idx.addNamespace(o.metadata?.name ?? ''); slim(o); },
-      update: (_old, o) => { if (o.metadata?.name) idx.addNamespace(o.metadata.name); slim(o); },
-      delete: (o) => idx.deleteNamespace(o.metadata?.name ?? ''),
-    });
-    this.informers.push(services, slices, namespaces);
-    await Promise.all(this.informers.map((i) => i.start()));
+    const log = this.opts.log;
+    this.reflectors.push(
+      new Reflector(this.client, res('services'), {
+        upsert: (o) => idx.upsertService(o),
+        remove: (ns, name) => idx.deleteService(ns, name),
+      }, log),
+      new Reflector(this.client, res('endpointslices'), {
+        upsert: (o) => idx.upsertEndpointSlice(o),
+        remove: (ns, name) => idx.deleteEndpointSlice(ns, name),
+      }, log),
+      new Reflector(this.client, res('namespaces'), {
+        upsert: (o) => idx.addNamespace(o.metadata?.name ?? ''),
+        remove: (_ns, name) => idx.deleteNamespace(name),
+      }, log),
+    );
+    await Promise.all(this.reflectors.map((r) => r.start()));
     idx.markSynced();
-    this.opts.log?.('informers synced', { services: idx.serviceCount });
+    log?.('caches synced', { services: idx.serviceCount });
   }
 
   stop(): void {
-    for (const i of this.informers) i.stop();
+    for (const r of this.reflectors) r.stop();
   }
 }

@@ -131,19 +131,3 @@ export function sameService(a: DnsService | undefined, b: DnsService | undefined
 export function sameEndpoints(a: DnsEndpoints | undefined, b: DnsEndpoints | undefined): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
-
-/**
- * Drop everything of an API object but what an informer needs to track it (name, namespace,
- * resourceVersion), once its projection is taken: the informer's cache then costs bytes, not
- * kilobytes, per object. CoreDNS does the same (`*svc = api.Service{}` in object/service.go).
- * Fields are set to undefined rather than deleted: deleting turns a V8 object into a (much larger)
- * dictionary.
- */
-export function slim(o: MetaObject): void {
-  const m = o.metadata ?? {};
-  const rec = o as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (k !== 'kind' && k !== 'apiVersion' && k !== 'metadata') rec[k] = undefined;
-  if (o.kind) o.kind = intern(o.kind);
-  if (o.apiVersion) o.apiVersion = intern(o.apiVersion);
-  o.metadata = { name: m.name, namespace: m.namespace === undefined ? undefined : intern(m.namespace), resourceVersion: m.resourceVersion };
-}
