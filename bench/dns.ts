@@ -5,7 +5,7 @@
  *   node --import tsx bench/dns.ts [--services 10000] [--duration 10] [--rate 5000]
  *
  * svcplane DNS runs as `svcplane dns --kubeconfig …` (bundled with esbuild, as a build would run it)
- * and learns its 10k Services and EndpointSlices through the real client and informers from an API
+ * and learns its 10k Services and EndpointSlices through the real client (list+watch) from an API
  * endpoint in this process that serves paged lists and open watches. dnsmasq gets the same names
  * in a hosts file (`--local=/cluster.local/` so other names are NXDOMAIN), unbound as local-data in
  * a static local-zone. Workloads: every Service name once per pass ("names"), and 70 % Service
@@ -139,7 +139,7 @@ async function startSvcplane(bundle: string, apiPort: number, nodeFlags: string[
   await waitFor(async () => {
     try { return (await fetch(`http://127.0.0.1:${readyPort}/ready`)).status === 200; } catch { return false; }
   }, 60000, `${label} ready`);
-  return { name: label, port, pid: c.pid!, startMs: Date.now() - t0, note: `node ${process.version}${nodeFlags.length ? ' ' + nodeFlags.join(' ') : ''}, ${note}, informers over HTTP` };
+  return { name: label, port, pid: c.pid!, startMs: Date.now() - t0, note: `node ${process.version}${nodeFlags.length ? ' ' + nodeFlags.join(' ') : ''}, ${note}, list+watch over HTTP` };
 }
 
 async function startDnsmasq(): Promise<Server> {

@@ -1,5 +1,5 @@
 /**
- * The whole server on loopback: informers over real HTTP (a scripted API server serving list and
+ * The whole server on loopback: list+watch over real HTTP (a scripted API server serving list and
  * watch), dig and nslookup over UDP and TCP, /health, /ready (503 until synced) and /metrics.
  */
 import assert from 'node:assert/strict';
@@ -70,7 +70,7 @@ test('svcplane dns on loopback: dig/nslookup over UDP and TCP, ready after sync,
 
   assert.equal(dns.tcpPort, dns.udpPort);
   assert.equal((await get(dns.httpPorts.health, '/health')).body, 'OK');
-  assert.equal((await get(dns.httpPorts.ready, '/ready')).status, 503, 'not ready before the informers synced');
+  assert.equal((await get(dns.httpPorts.ready, '/ready')).status, 503, 'not ready before the lists are in');
   assert.match(await dig('myapp.default.svc.cluster.local', '+noall', '+comments'), /status: SERVFAIL/);
 
   api.release();

@@ -42,12 +42,12 @@ export interface DnsServerOptions {
   health?: string;
   ready?: string;
   metrics?: string;
-  /** Where Services come from: an API client (informers are started), or a controller you feed yourself. */
+  /** Where Services come from: an API client (Services, EndpointSlices and Namespaces are listed and watched), or a controller you feed yourself. */
   client?: Client;
   controller?: DnsController;
   endpointPodNames?: boolean;
   pods?: 'insecure' | 'disabled';
-  /** Serve queries only once the informers synced (default: serve at once, SERVFAIL for cluster names until then). */
+  /** Serve queries only once the first lists are in (default: serve at once, SERVFAIL for cluster names until then). */
   waitForSync?: boolean;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
@@ -64,7 +64,7 @@ export interface DnsServer {
   metrics: DnsMetrics;
   forwarder?: Forwarder;
   ready(): boolean;
-  /** Resolves once the informers have synced (at once for a given controller that has). */
+  /** Resolves once the first lists are in (at once for a given controller that has). */
   synced: Promise<void>;
   /**
    * Shut down gracefully (CoreDNS `health { lameduck }`): /ready turns 503 at once so the endpoint
