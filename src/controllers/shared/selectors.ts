@@ -1,10 +1,10 @@
 /**
  * @module controllers/shared/selectors
- * Label selector matching as apimachinery's labels package does it: matchLabels AND every
- * matchExpressions requirement (In, NotIn, Exists, DoesNotExist). An empty selector matches
- * everything; a missing (null) selector matches nothing, as for ReplicaSets and Services.
+ * Compiled label selectors for the loops, over src/api/selectors (apimachinery's labels
+ * semantics). An empty selector matches everything; a missing (null) one matches nothing.
  */
 import type { LabelSelector } from '../../api/types.js';
+import { labelSelectorFromObject, matchLabels, type Requirement } from '../../api/selectors.js';
 
 export type Labels = Record<string, string> | undefined;
 
@@ -14,28 +14,14 @@ export type Selector = (labels: Labels) => boolean;
 export const MATCH_NOTHING: Selector = () => false;
 export const MATCH_EVERYTHING: Selector = () => true;
 
-/** metav1.LabelSelectorAsSelector; undefined → nothing. */
+/** metav1.LabelSelectorAsSelector (src/api/selectors); undefined → nothing, {} → everything.
+ * A selector with an invalid operator matches nothing, as upstream controllers skip it. */
 export function selectorFromLabelSelector(sel: LabelSelector | undefined | null): Selector {
-  if (!sel) return MATCH_NOTHING;
-  const ml = Object.entries(sel.matchLabels ?? {});
-  const exprs = sel.matchExpressions ?? [];
-  if (!ml.length && !exprs.length) return MATCH_EVERYTHING;
-  return (labels) => {
-    const l = labels ?? {};
-    for (const [k, v] of ml) if (l[k] !== v) return false;
-    for (const e of exprs) {
-      const has = Object.prototype.hasOwnProperty.call(l, e.key);
-      const vals = e.values ?? [];
-      switch (e.operator) {
-        case 'In': if (!has || !vals.includes(l[e.key]!)) return false; break;
-        case 'NotIn': if (has && vals.includes(l[e.key]!)) return false; break;
-        case 'Exists': if (!has) return false; break;
-        case 'DoesNotExist': if (has) return false; break;
-        default: return false;
-      }
-    }
-    return true;
-  };
+  let reqs: Requirement[] | null;
+  try { reqs = labelSelectorFromObject(sel); } catch { return MATCH_NOTHING; }
+  if (reqs === null) return MATCH_NOTHING;
+  if (!reqs.length) return MATCH_EVERYTHING;
+  return (labels) => matchLabels(reqs, labels);
 }
 
 /** labels.SelectorFromSet for a Service's spec.selector map; an empty map matches nothing here
