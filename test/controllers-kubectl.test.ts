@@ -82,3 +82,22 @@ test('kubectl: rollout status, get deploy -o wide, get endpoints, describe svc, 
   r = await kubectl('describe', 'deploy', 'myapp');
   assert.match(r.out, /ScalingReplicaSet\s+.*Scaled up replica set myapp-[bcdfghjklmnpqrstvwxz2456789]+ from 0 to 3/, r.out);
 });
+
+test('kubectl: set image, rollout undo, scale and restart all finish their rollouts', async () => {
+  const ok = async (...args: string[]) => { const r = await kubectl(...args); assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.err}${r.out}`); return r.out; };
+  await ok('set', 'image', 'deployment/myapp', 'myapp=jocatalin/kubernetes-bootcamp:v2');
+  await ok('rollout', 'status', 'deployment/myapp', '--timeout=30s');
+  assert.match(await ok('get', 'deploy', 'myapp', '-o', 'wide'), /myapp\s+3\/3\s+3\s+3\s+.*kubernetes-bootcamp:v2/);
+  await ok('rollout', 'undo', 'deployment/myapp');
+  await ok('rollout', 'status', 'deployment/myapp', '--timeout=30s');
+  assert.match(await ok('get', 'deploy', 'myapp', '-o', 'wide'), /kubernetes-bootcamp:v1/);
+  const hist = await ok('rollout', 'history', 'deployment/myapp');
+  assert.match(hist, /^2\s/m); assert.match(hist, /^3\s/m);
+  assert.equal((await ok('get', 'rs', '-l', 'app=myapp', '-o', 'name')).trim().split('\n').length, 2, 'undo reuses the first ReplicaSet');
+  await ok('scale', 'deployment/myapp', '--replicas=5');
+  await ok('rollout', 'status', 'deployment/myapp', '--timeout=30s');
+  assert.match(await ok('get', 'deploy', 'myapp'), /myapp\s+5\/5/);
+  await ok('rollout', 'restart', 'deployment/myapp');
+  await ok('rollout', 'status', 'deployment/myapp', '--timeout=30s');
+  assert.equal((await ok('get', 'rs', '-l', 'app=myapp', '-o', 'name')).trim().split('\n').length, 3);
+});

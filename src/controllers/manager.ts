@@ -106,7 +106,7 @@ export async function startControllerManager(client: Client, o: ControllerManage
       client, namespace: LEASE_NAMESPACE, name: LEASE_NAME, identity,
       leaseDurationSec: o.leaseDurationSec ?? 15, renewMs: o.renewMs ?? 2000, retryMs: o.retryMs ?? 2000,
       onStartedLeading: () => { metrics.leader.set({ name: LEASE_NAME }, 1); log('info', COMPONENT, 'became leader', { identity }); void startTerm(); },
-      onStoppedLeading: () => { metrics.leader.set({ name: LEASE_NAME }, 0); log('warn', COMPONENT, 'lost leadership', { identity }); stopTerm(); },
+      onStoppedLeading: () => { metrics.leader.set({ name: LEASE_NAME }, 0); log(stopped ? 'info' : 'warn', COMPONENT, stopped ? 'stopped leading' : 'lost leadership', { identity }); stopTerm(); },
     });
     elector.start();
   } else {

@@ -23,3 +23,9 @@ test('computeHash ignores key order and changes with content and collision count
   assert.notEqual(computeHash(a), computeHash({ ...a, spec: { containers: [{ name: 'c', image: 'nginx:1.27' }] } }));
   assert.notEqual(computeHash(a), computeHash(a, 1));
 });
+
+test('Go zero values do not change the hash (kubectl rollout undo sends them)', () => {
+  const a = { metadata: { labels: { app: 'x' } }, spec: { containers: [{ name: 'c', image: 'nginx' }] } };
+  const b = { metadata: { creationTimestamp: null, labels: { app: 'x' } }, spec: { containers: [{ name: 'c', image: 'nginx', resources: {} }], volumes: [] } };
+  assert.equal(computeHash(a), computeHash(b));
+});

@@ -37,9 +37,27 @@ export function canonicalJSON(v: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJSON((v as any)[k])}`).join(',')}}`;
 }
 
+/**
+ * Drop nulls, empty objects and empty arrays, recursively: Go's zero values. Upstream compares
+ * and hashes Go structs, where `resources: {}` or `creationTimestamp: null` (which kubectl
+ * rollout undo sends back) are the same as absent.
+ */
+export function pruneEmpty(v: unknown): unknown {
+  if (Array.isArray(v)) {
+    const a = v.map(pruneEmpty).filter((x) => x !== undefined);
+    return a.length ? a : undefined;
+  }
+  if (v && typeof v === 'object') {
+    const o: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) { const p = pruneEmpty(x); if (p !== undefined) o[k] = p; }
+    return Object.keys(o).length ? o : undefined;
+  }
+  return v === null ? undefined : v;
+}
+
 /** ComputeHash(template, collisionCount). */
 export function computeHash(obj: unknown, collisionCount?: number): string {
-  let h = fnv32a(canonicalJSON(obj));
+  let h = fnv32a(canonicalJSON(pruneEmpty(obj) ?? {}));
   if (collisionCount !== undefined && collisionCount !== null) {
     // Upstream appends the count's little-endian bytes to the hasher input.
     const b = Buffer.alloc(4);
