@@ -49,6 +49,71 @@ function get(sock: string, path: string): Promise<{ status: number; body: string
   });
 }
 
+/**
+ * A client WebSocket speaking a subprotocol that is not an RFC 6455 token (the ws client refuses
+ * those, Go's gorilla/websocket used by kubectl does not): raw upgrade, then ws's framing classes.
+ */
+async function rawWebSocket(sock: string, path: string, protocol: string): Promise<{ send(b: Buffer): void; on(ev: 'message' | 'close', f: (m: Buffer) => void): void; close(): void }> {
+  const { Receiver, Sender } = await import('ws') as unknown as { Receiver: any; Sender: any };
+  const socket = await new Promise<import('node:net').Socket>((resolve, reject) => {
+    const req = http.request({ socketPath: sock, path, headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': Buffer.from('0123456789abcdef').toString('base64'), 'Sec-WebSocket-Protocol': protocol } });
+    req.on('upgrade', (res, s) => { assert.equal(res.headers['sec-websocket-protocol'], protocol); resolve(s); });
+    req.on('response', (res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+    req.on('error', reject);
+    req.end();
+  });
+  const sender = new Sender(socket);
+  const receiver = new Receiver({ isServer: false });
+  socket.pipe(receiver);
+  const handlers: Record<string, ((m: Buffer) => void)[]> = { message: [], close: [] };
+  receiver.on('message', (m: Buffer) => handlers.message!.forEach((f) => f(m)));
+  receiver.on('conclude', () => handlers.close!.forEach((f) => f(Buffer.alloc(0))));
+  socket.on('close', () => handlers.close!.forEach((f) => f(Buffer.alloc(0))));
+  return {
+    send: (b) => sender.send(b, { binary: true, mask: true, fin: true, compress: false }),
+    on: (ev, f) => { handlers[ev]!.push(f); },
+    close: () => socket.destroy(),
+  };
+}
+
+/** A minimal SPDY client, as kubectl's port-forward: error + data stream for one connection. */
+async function portForwardOnce(sock: string, path: string, port: number, send: string): Promise<{ data: string; error: string }> {
+  const { FrameParser, HeaderCodec, controlFrame, dataFrame, FLAG_FIN, TYPE_SYN_STREAM, TYPE_SYN_REPLY } = await import('../src/kubelet/spdy.js');
+  const ws = await rawWebSocket(sock, path, 'SPDY/3.1+portforward.k8s.io');
+  const codec = new HeaderCodec();
+  const parser = new FrameParser();
+  const out = { data: '', error: '' };
+  let fins = 0;
+  const replies = new Set<number>();
+  const done = new Promise<void>((resolve) => {
+    ws.on('message', (m: Buffer) => {
+      for (const f of parser.push(Buffer.from(m))) {
+        if (f.kind === 'control' && f.type === TYPE_SYN_REPLY) replies.add(f.body.readUInt32BE(0));
+        if (f.kind === 'data') {
+          if (f.streamId === 1) out.error += f.data.toString(); else out.data += f.data.toString();
+          if (f.flags & FLAG_FIN && ++fins === 2) resolve();
+        }
+      }
+    });
+    ws.on('close', () => resolve());
+  });
+  const syn = async (id: number, headers: Record<string, string>) => {
+    const block = await codec.encode(headers);
+    const head = Buffer.alloc(10);
+    head.writeUInt32BE(id, 0);
+    ws.send(controlFrame(TYPE_SYN_STREAM, 0, Buffer.concat([head, block])));
+  };
+  await syn(1, { streamtype: 'error', port: String(port), requestid: '0' });
+  ws.send(dataFrame(1, FLAG_FIN, Buffer.alloc(0)));
+  await syn(3, { streamtype: 'data', port: String(port), requestid: '0' });
+  if (send) ws.send(dataFrame(3, 0, Buffer.from(send)));
+  await done;
+  assert.ok(replies.has(1) && replies.has(3), 'SYN_REPLY for both streams');
+  ws.close();
+  codec.close();
+  return out;
+}
+
 describe('kubelet socket API', { skip: !isRoot && 'needs root', concurrency: false }, () => {
   let node: TestNode;
   let rt: PodRuntime;
@@ -67,7 +132,7 @@ describe('kubelet socket API', { skip: !isRoot && 'needs root', concurrency: fal
     await node?.cleanup();
   });
 
-  it('exec: exit codes, stdin, stderr, env, v4 fallback', async () => {
+  it('exec: exit codes, stdin, stderr, env, v4 fallback', { timeout: 30000 }, async () => {
     const p = makePod('shell', [{ name: 'sh', image: 'nicolaka/netshoot', env: [{ name: 'GREETING', value: 'hi $(POD)' }, { name: 'POD', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }] }]);
     p.spec!.containers[0]!.env = [{ name: 'POD', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }, { name: 'GREETING', value: 'hi $(POD)' }];
     await rt.start(p);
@@ -96,7 +161,21 @@ describe('kubelet socket API', { skip: !isRoot && 'needs root', concurrency: fal
     assert.equal(missing.status.status, 'Failure');
   });
 
-  it('logs: whole, tailLines, follow until the container ends', async () => {
+  it('port-forward: SPDY/3.1 tunnelled in a WebSocket reaches the pod\'s port', { timeout: 30000 }, async () => {
+    const p = makePod('pf', [{ name: 'web', image: 'nginx' }]);
+    await rt.start(p);
+    const ip = await eventually(() => rt.status(p.metadata!.uid!)?.podIP);
+    await eventually(() => curlIn(node.netns, `http://${ip}/`).code === 0 || undefined, 20000, 'nginx up');
+    const body = await portForwardOnce(sock, '/portForward/default/pf', 80, 'GET / HTTP/1.0\r\nHost: x\r\n\r\n');
+    assert.match(body.data, /^HTTP\/1\.1 200 OK/);
+    assert.match(body.data, /Welcome to nginx!/);
+    assert.equal(body.error, '');
+    const closed = await portForwardOnce(sock, '/portForward/default/pf', 81, '');
+    assert.equal(closed.data, '');
+    assert.match(closed.error, /error forwarding port 81 to pod pf: connect ECONNREFUSED 127.0.0.1:81/);
+  });
+
+  it('logs: whole, tailLines, follow until the container ends', { timeout: 30000 }, async () => {
     const p = makePod('talker', [{ name: 't', image: 'busybox', command: ['sh', '-c', 'for i in 1 2 3; do echo line $i; done; sleep 1; echo late; sleep 1'] }], (x) => { x.spec!.restartPolicy = 'Never'; });
     await rt.start(p);
     await eventually(async () => (await get(sock, '/containerLogs/default/talker/t')).body.includes('line 3') || undefined);
@@ -108,7 +187,7 @@ describe('kubelet socket API', { skip: !isRoot && 'needs root', concurrency: fal
     assert.equal((await get(sock, '/containerLogs/default/talker/t?previous=true')).status, 400);
   });
 
-  it('a new agent adopts running pods after the old one is killed with SIGKILL', async () => {
+  it('a new agent adopts running pods after the old one is killed with SIGKILL', { timeout: 60000 }, async () => {
     const pod: Pod = makePod('adoptee', [{ name: 'web', image: 'jocatalin/kubernetes-bootcamp' }]);
     // The first agent runs in a child process that is then killed.
     const script = `

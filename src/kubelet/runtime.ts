@@ -625,6 +625,11 @@ export class PodRuntime {
     return { pid: rec.pid, env, workingDir };
   }
 
+  /** The pod's network namespace (undefined for hostNetwork pods run inside the node's). */
+  netnsOf(uid: string): string | undefined {
+    return this.workers.get(uid)?.rec.netns;
+  }
+
   /** Wait until a just-started container's namespaces are set up (so exec joins the right ones). */
   async waitContainerSetUp(uid: string, container: string): Promise<boolean> {
     const w = this.workers.get(uid);

@@ -15,10 +15,12 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { PodRuntime } from './runtime.js';
 import { CH_CLOSE, CH_ERROR, CH_RESIZE, CH_STDERR, CH_STDIN, CH_STDOUT, errorStatus, exitStatus, frame, shellQuote, SUBPROTOCOLS } from './exec-protocol.js';
 import { metricsText, metrics } from './metrics.js';
+import { handlePortForward, PORT_FORWARD_SUBPROTOCOL } from './portforward.js';
 
 export const LOG_POLL_MS = 200;
 /** How long a tty exec waits for kubectl's first resize message before starting. */
 const TTY_RESIZE_WAIT_MS = 150;
+const PORT_FORWARD_TOKEN = 'svcplane-spdy-portforward';
 
 export interface KubeletServer {
   close(): Promise<void>;
@@ -167,7 +169,14 @@ function handleExec(rt: PodRuntime, ws: WebSocket, ns: string, pod: string, cont
 export async function startServer(rt: PodRuntime, socketPath: string | undefined, healthzPort: number | undefined, health: () => boolean): Promise<KubeletServer> {
   const wss = new WebSocketServer({
     noServer: true,
-    handleProtocols: (protocols) => SUBPROTOCOLS.find((p) => protocols.has(p)) ?? false,
+    handleProtocols: (protocols) => [...SUBPROTOCOLS, PORT_FORWARD_TOKEN].find((p) => protocols.has(p)) ?? false,
+  });
+  // "SPDY/3.1+portforward.k8s.io" is not an RFC 6455 token ('/'), which ws refuses to parse: the
+  // request header is rewritten to a placeholder and the answer back to the name kubectl expects.
+  wss.on('headers', (headers) => {
+    for (let i = 0; i < headers.length; i++) {
+      if (headers[i] === `Sec-WebSocket-Protocol: ${PORT_FORWARD_TOKEN}`) headers[i] = `Sec-WebSocket-Protocol: ${PORT_FORWARD_SUBPROTOCOL}`;
+    }
   });
   const route = (req: http.IncomingMessage) => {
     const url = new URL(req.url ?? '/', 'http://kubelet');
@@ -194,6 +203,14 @@ export async function startServer(rt: PodRuntime, socketPath: string | undefined
     const { url, parts } = route(req);
     if (parts[0] === 'exec' && parts.length >= 3) {
       wss.handleUpgrade(req, socket, head, (ws) => handleExec(rt, ws, parts[1]!, parts[2]!, parts[3], url.searchParams));
+      return;
+    }
+    if (parts[0] === 'portForward' && parts.length >= 3) {
+      const proto = req.headers['sec-websocket-protocol'];
+      if (typeof proto === 'string') {
+        req.headers['sec-websocket-protocol'] = proto.split(',').map((p) => p.trim()).map((p) => (p === PORT_FORWARD_SUBPROTOCOL ? PORT_FORWARD_TOKEN : p)).filter((p) => !p.includes('/')).join(', ');
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => handlePortForward(rt, ws, parts[1]!, parts[2]!));
       return;
     }
     socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
