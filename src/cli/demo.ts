@@ -182,7 +182,7 @@ export function register(program: Command): void {
   program.command('demo').description('bring up a cluster and walk through the seed notes live, printing each command and its output')
     .option('--name <name>', 'cluster name', 'dev')
     .option('--keep', 'leave the cluster running at the end')
-    .option('--modes <list>', 'proxy modes to repeat the ClusterIP walk in', 'iptables,userspace')
+    .option('--modes <list>', 'other proxy modes to repeat the ClusterIP walk in (comma-separated)', '')
     .action(async (opts) => {
       await runDemo({ name: opts.name, keep: !!opts.keep, modes: String(opts.modes).split(',').filter(Boolean) as ProxyMode[] });
     });
