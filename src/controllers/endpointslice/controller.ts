@@ -43,7 +43,7 @@ export class EndpointSliceController extends QueueController {
     this.nodeInf = ctx.informers.get<Node>('nodes');
     indexPodsByLabel(this.podInf);
     indexServicesBySelector(this.svcInf);
-    if (!(this.sliceInf as any)[BY_SERVICE]) { indexSlicesByService(this.sliceInf); (this.sliceInf as any)[BY_SERVICE] = true; }
+    indexSlicesByService(this.sliceInf);
     this.svcInf.addHandlers({ add: (s) => this.queue.add(keyOf(s)), update: (_o, s) => this.queue.add(keyOf(s)), delete: (s) => { this.tracker.forget(keyOf(s)); this.queue.add(keyOf(s)); } });
     const enqueuePod = (p: Pod) => { for (const k of servicesForPod(this.svcInf, p)) this.queue.add(k); };
     this.podInf.addHandlers({

@@ -54,7 +54,7 @@ export function isRunningAndReady(p: Pod): boolean {
 }
 
 export function statefulSetStatus(set: StatefulSet, pods: Pod[], currentRevision: string, updateRevision: string, collisionCount: number): StatefulSetStatus {
-  const live = pods.filter((p) => !p.metadata?.deletionTimestamp || true);
+  const live = pods;
   const rev = (p: Pod) => p.metadata?.labels?.[REVISION_LABEL];
   const s: StatefulSetStatus = {
     observedGeneration: set.metadata?.generation ?? 0,
