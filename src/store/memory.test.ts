@@ -1,0 +1,4 @@
+import { MemoryStore } from './memory.js';
+import { runStoreConformance } from './conformance.js';
+
+runStoreConformance('memory', async () => new MemoryStore());
