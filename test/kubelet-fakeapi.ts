@@ -4,6 +4,7 @@
  * list/watch with spec.nodeName field selectors, graceful pod deletion.
  */
 import http from 'node:http';
+import net from 'node:net';
 import { existsSync, unlinkSync } from 'node:fs';
 
 type Obj = any;
@@ -26,7 +27,21 @@ export interface FakeApi {
   close(): Promise<void>;
 }
 
-export async function startFakeApi(socket: string): Promise<FakeApi> {
+const DISCOVERY: Record<string, unknown> = {
+  '/api': { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: '127.0.0.1' }] },
+  '/apis': { kind: 'APIGroupList', apiVersion: 'v1', groups: [] },
+  '/api/v1': {
+    kind: 'APIResourceList', groupVersion: 'v1', resources: [
+      { name: 'pods', singularName: 'pod', namespaced: true, kind: 'Pod', verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'], shortNames: ['po'] },
+      { name: 'pods/exec', singularName: '', namespaced: true, kind: 'PodExecOptions', verbs: ['create', 'get'] },
+      { name: 'pods/log', singularName: '', namespaced: true, kind: 'Pod', verbs: ['get'] },
+      { name: 'pods/portforward', singularName: '', namespaced: true, kind: 'PodPortForwardOptions', verbs: ['create', 'get'] },
+    ],
+  },
+  '/version': { major: '1', minor: '32', gitVersion: 'v1.32.5', platform: 'linux/amd64' },
+};
+
+export async function startFakeApi(socket: string, opts: { kubeletSocket?: () => string | undefined; tcp?: boolean } = {}): Promise<FakeApi & { port?: number }> {
   const objects = new Map<string, Obj>();
   let rv = 1;
   const watchers = new Set<{ resource: string; ns?: string; node?: string; res: http.ServerResponse }>();
@@ -71,6 +86,15 @@ export async function startFakeApi(socket: string): Promise<FakeApi> {
   };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
+    if (DISCOVERY[url.pathname]) { res.writeHead(200, { 'Content-Type': 'application/json' }); res.end(JSON.stringify(DISCOVERY[url.pathname])); return; }
+    const logs = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/log$/.exec(url.pathname);
+    if (logs && opts.kubeletSocket?.()) {
+      const q = new URLSearchParams(url.search);
+      const container = q.get('container') ?? objects.get(`pods/${logs[1]}/${logs[2]}`)?.spec?.containers?.[0]?.name ?? '';
+      q.delete('container');
+      http.get({ socketPath: opts.kubeletSocket(), path: `/containerLogs/${logs[1]}/${logs[2]}/${container}?${q}` }, (kr) => { res.writeHead(kr.statusCode ?? 500, kr.headers); kr.pipe(res); });
+      return;
+    }
     const parts = url.pathname.split('/').filter(Boolean);
     // /api/v1/... or /apis/g/v/...
     const rest = parts[0] === 'api' ? parts.slice(2) : parts.slice(3);
@@ -126,7 +150,37 @@ export async function startFakeApi(socket: string): Promise<FakeApi> {
       send(405, {});
     });
   });
+  // pods/<p>/exec|portforward: the WebSocket upgrade is passed straight through to the node agent.
+  const upgrade = (req: http.IncomingMessage, sock: import('node:stream').Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/(exec|portforward)$/.exec(url.pathname);
+    const ks = opts.kubeletSocket?.();
+    if (!m || !ks) { sock.end('HTTP/1.1 404 Not Found\r\n\r\n'); return; }
+    const q = new URLSearchParams(url.search);
+    const container = q.get('container') ?? objects.get(`pods/${m[1]}/${m[2]}`)?.spec?.containers?.[0]?.name ?? '';
+    q.delete('container');
+    const path = m[3] === 'exec' ? `/exec/${m[1]}/${m[2]}/${container}?${q}` : `/portForward/${m[1]}/${m[2]}`;
+    const up = net.connect(ks, () => {
+      const lines = [`${req.method} ${path} HTTP/1.1`];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      up.write(lines.join('\r\n') + '\r\n\r\n');
+      if (head.length) up.write(head);
+      up.pipe(sock); sock.pipe(up);
+    });
+    up.on('error', () => sock.destroy());
+    sock.on('error', () => up.destroy());
+  };
+  server.on('upgrade', upgrade);
   if (existsSync(socket)) unlinkSync(socket);
   await new Promise<void>((r) => server.listen(socket, () => r()));
-  return api;
+  let port: number | undefined;
+  if (opts.tcp) {
+    const tcp = http.createServer((req, res) => server.emit('request', req, res));
+    tcp.on('upgrade', upgrade);
+    await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', () => r()));
+    port = (tcp.address() as import('node:net').AddressInfo).port;
+    const close = api.close;
+    api.close = async () => { tcp.closeAllConnections(); await new Promise<void>((r) => tcp.close(() => r())); await close(); };
+  }
+  return { ...api, port, close: () => api.close() };
 }
