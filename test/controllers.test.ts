@@ -318,6 +318,11 @@ test('cascade: deleting a Deployment removes its ReplicaSets and pods; orphan ke
   await client.delete(res('deployments'), 'default', 'gc2', { propagationPolicy: 'Orphan' });
   await eventually(async () => { const r = await list('replicasets', 'default', 'app=gc2'); return r.length === 1 && !r[0].metadata.ownerReferences?.length; }, 'orphaned RS');
   assert.equal((await list('deployments', 'default')).some((d: any) => d.metadata.name === 'gc2'), false);
+  // Re-creating the Deployment adopts the orphaned ReplicaSet instead of making a new one.
+  await client.create(res('deployments'), 'default', deployment('gc2', 2));
+  await eventually(async () => { const r = await list('replicasets', 'default', 'app=gc2'); return r.length === 1 && r[0].metadata.ownerReferences?.[0]?.kind === 'Deployment'; }, 'adopted RS');
+  await client.delete(res('deployments'), 'default', 'gc2', { propagationPolicy: 'Orphan' });
+  await eventually(async () => { const r = await list('replicasets', 'default', 'app=gc2'); return r.length === 1 && !r[0].metadata.ownerReferences?.length; }, 'orphaned again');
   const rs = (await list('replicasets', 'default', 'app=gc2'))[0];
   await client.delete(res('replicasets'), 'default', rs.metadata.name, { propagationPolicy: 'Foreground' });
   await eventually(async () => (await list('replicasets', 'default', 'app=gc2')).length === 0 && (await list('pods', 'default', 'app=gc2')).length === 0, 'foreground');

@@ -9,7 +9,8 @@ import type { Deployment, Pod, ReplicaSet } from '../../api/types.js';
 import { res } from '../../api/registry.js';
 import { keyOf, splitKey } from '../../client/keys.js';
 import { QueueController, type ControllerContext } from '../shared/controller.js';
-import { BY_CONTROLLER_UID } from '../shared/informers.js';
+import { BY_CONTROLLER_UID, BY_NAMESPACE } from '../shared/informers.js';
+import { selectorFromLabelSelector } from '../shared/selectors.js';
 import { controllerRefOf, newControllerRef } from '../shared/owners.js';
 import { isAlreadyExists, ignoreNotFound } from '../shared/errors.js';
 import { isPodActive } from '../shared/pods.js';
@@ -49,15 +50,25 @@ export class DeploymentController extends QueueController {
     });
   }
 
-  private ownedReplicaSets(d: Deployment): ReplicaSet[] {
-    return this.rsInf.byIndex(BY_CONTROLLER_UID, d.metadata!.uid!);
+  /** ClaimReplicaSets: owned ones, plus orphans matching the selector (adopted). */
+  private async ownedReplicaSets(d: Deployment): Promise<ReplicaSet[]> {
+    const owned = this.rsInf.byIndex(BY_CONTROLLER_UID, d.metadata!.uid!);
+    const sel = selectorFromLabelSelector(d.spec?.selector);
+    for (const rs of this.rsInf.byIndex(BY_NAMESPACE, d.metadata!.namespace!)) {
+      if (controllerRefOf(rs) || rs.metadata?.deletionTimestamp || !sel(rs.metadata?.labels)) continue;
+      const refs = [...(rs.metadata?.ownerReferences ?? []), newControllerRef(d, 'apps/v1', 'Deployment')];
+      const adopted = await ignoreNotFound(this.ctx.client.patch<ReplicaSet>(res('replicasets'), rs.metadata!.namespace, rs.metadata!.name!,
+        { metadata: { ownerReferences: refs, resourceVersion: rs.metadata?.resourceVersion } }, 'merge'));
+      if (adopted) owned.push(adopted);
+    }
+    return owned;
   }
 
   protected async sync(key: string): Promise<void> {
     const d0 = this.dInf.get(key);
     if (!d0 || d0.metadata?.deletionTimestamp) return;
     const d = structuredClone(d0);
-    const rss = this.ownedReplicaSets(d);
+    const rss = await this.ownedReplicaSets(d);
     let newRS = findNewReplicaSet(d, rss);
     const old = rss.filter((rs) => rs !== newRS);
     if (d.spec?.paused) {
