@@ -25,7 +25,10 @@ export async function runImageProgram(prog: string, args: string[]): Promise<voi
       // A bare `--import tsx` would resolve from the pod's working directory: pin it.
       const i = self.indexOf('--import');
       if (i >= 0 && self[i + 1] === 'tsx') self[i + 1] = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-      const argv = [...self, 'dns', '--in-cluster', '--listen', '0.0.0.0:53', '--health', '0.0.0.0:8080', '--ready', '0.0.0.0:8181', '--metrics', '0.0.0.0:9153'];
+      // svcplane dns flags in the container's args (--upstream, --zone, …) are passed on and win
+      // over these defaults; CoreDNS's own single-dash flags (-conf) are dropped.
+      const passed = args.filter((a, i) => a.startsWith('--') || (i > 0 && args[i - 1]!.startsWith('--') && !a.startsWith('-')));
+      const argv = [...self, 'dns', '--in-cluster', '--listen', '0.0.0.0:53', '--health', '0.0.0.0:8080', '--ready', '0.0.0.0:8181', '--metrics', '0.0.0.0:9153', ...passed];
       const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit' });
       for (const s of ['SIGTERM', 'SIGINT'] as const) process.on(s, () => child.kill(s));
       child.on('exit', (code, sig) => process.exit(code ?? (sig ? 143 : 1)));
