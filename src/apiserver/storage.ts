@@ -108,6 +108,33 @@ export interface StorageOptions {
   nodePortRange?: string;
 }
 
+/**
+ * As upstream's dropTypeDependentFields: when a Service changes type, fields that only the old
+ * type allowed are cleared if the client left them as they were (node ports, traffic policy,
+ * health check port, LB-only settings), so `kubectl patch … type: ClusterIP` just works.
+ */
+function dropTypeDependentFields(next: Obj, cur: Obj): void {
+  const ns = next.spec ?? {};
+  const os = cur.spec ?? {};
+  if (!ns.type || ns.type === os.type) return;
+  const nodePortTypes = ['NodePort', 'LoadBalancer'];
+  if (!nodePortTypes.includes(ns.type)) {
+    for (const p of ns.ports ?? []) if (p.nodePort && (os.ports ?? []).some((q: Obj) => q.nodePort === p.nodePort)) delete p.nodePort;
+    if (ns.externalTrafficPolicy === os.externalTrafficPolicy) delete ns.externalTrafficPolicy;
+  }
+  if (ns.type !== 'LoadBalancer') {
+    if (ns.allocateLoadBalancerNodePorts === os.allocateLoadBalancerNodePorts) delete ns.allocateLoadBalancerNodePorts;
+    if (ns.healthCheckNodePort === os.healthCheckNodePort) delete ns.healthCheckNodePort;
+    if (ns.loadBalancerClass === os.loadBalancerClass) delete ns.loadBalancerClass;
+  }
+  if (ns.type === 'ExternalName') {
+    if (ns.clusterIP === os.clusterIP) delete ns.clusterIP;
+    if (JSON.stringify(ns.clusterIPs) === JSON.stringify(os.clusterIPs)) delete ns.clusterIPs;
+    delete ns.ipFamilies; delete ns.ipFamilyPolicy;
+    if (ns.internalTrafficPolicy === os.internalTrafficPolicy) delete ns.internalTrafficPolicy;
+  }
+}
+
 export class Storage {
   readonly clusterIPs: IPAllocator;
   readonly nodePorts: PortAllocator;
@@ -460,6 +487,7 @@ export class Storage {
       if (KINDS_WITH_STATUS.has(info.kind) && info.kind !== 'Node') next.status = clone(cur.status);
       if (info.kind === 'Namespace') next.spec = clone(cur.spec);
       if (!o.subresource) this.checkFields(next, info, o);
+      if (info.kind === 'Service') dropTypeDependentFields(next, cur);
       applyDefaults(next, info);
       if (!jsonEqual(next.spec, cur.spec) && cmd.generation !== undefined) next.metadata.generation = (cmd.generation ?? 0) + 1;
     }
