@@ -5,7 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** Root of the svcplane checkout (the folder holding package.json). */
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', ...(fileURLToPath(import.meta.url).includes(`${'/dist/'}`) ? ['..'] : []));
@@ -14,5 +15,8 @@ export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..
 export function selfCommand(): string[] {
   const built = join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js');
   if (existsSync(built) && process.env.SVCPLANE_FROM_SOURCE !== '1') return [process.execPath, built];
-  return [process.execPath, '--import', 'tsx', join(PROJECT_ROOT, 'src', 'cli', 'main.ts')];
+  // tsx pinned by absolute URL: a bare `--import tsx` resolves from the working directory,
+  // which inside a pod is /.
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+  return [process.execPath, '--import', tsx, join(PROJECT_ROOT, 'src', 'cli', 'main.ts')];
 }
