@@ -5,7 +5,7 @@
  * token, and the two kubeconfigs (HTTPS for users, unix socket for components).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import forge from 'node-forge';
 import { stringify } from 'yaml';
@@ -13,6 +13,12 @@ import { stringify } from 'yaml';
 export interface Pki { caCert: string; cert: string; key: string; token: string }
 
 const SANS_DNS = ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'];
+
+/** RSA keys from Node's native generator (milliseconds, where forge's JS generator takes seconds). */
+function rsaKeys(): { publicKey: forge.pki.rsa.PublicKey; privateKey: forge.pki.rsa.PrivateKey } {
+  const k = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+  return { publicKey: forge.pki.publicKeyFromPem(k.publicKey) as forge.pki.rsa.PublicKey, privateKey: forge.pki.privateKeyFromPem(k.privateKey) as forge.pki.rsa.PrivateKey };
+}
 
 function makeCert(subjectCN: string, pub: forge.pki.PublicKey, signKey: forge.pki.rsa.PrivateKey, issuer: forge.pki.CertificateField[] | null, ext: object[]): forge.pki.Certificate {
   const c = forge.pki.createCertificate();
@@ -32,11 +38,11 @@ export function ensurePki(dir: string, ips: string[]): Pki {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const f = (n: string) => join(dir, n);
   if (!existsSync(f('apiserver.crt'))) {
-    const caKeys = forge.pki.rsa.generateKeyPair(2048);
+    const caKeys = rsaKeys();
     const ca = makeCert('svcplane-ca', caKeys.publicKey, caKeys.privateKey, null, [
       { name: 'basicConstraints', cA: true, critical: true }, { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
     ]);
-    const keys = forge.pki.rsa.generateKeyPair(2048);
+    const keys = rsaKeys();
     const cert = makeCert('kube-apiserver', keys.publicKey, caKeys.privateKey, ca.subject.attributes, [
       { name: 'basicConstraints', cA: false }, { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
       { name: 'extKeyUsage', serverAuth: true },
