@@ -71,10 +71,10 @@ function clusterIPWalk(d: Demo, ip: string, port: number, n = 4): void {
   for (let i = 0; i < n; i++) onHost(d, d.c.name + '-control-plane', ['curl', '-s', `${ip}:${port}`]);
 }
 
-export async function runDemo(o: { name: string; keep: boolean; modes: ProxyMode[] }): Promise<void> {
+export async function runDemo(o: { name: string; dataDir?: string; keep: boolean; modes: ProxyMode[] }): Promise<void> {
   const ex = (f: string) => join(PROJECT_ROOT, 'examples', f);
   say(`svcplane up --name ${o.name} --scheduler rr`);
-  const c = await up({ name: o.name, scheduler: 'rr', out: (l) => process.stdout.write(`${l}\n`) });
+  const c = await up({ name: o.name, dataDir: o.dataDir, scheduler: 'rr', out: (l) => process.stdout.write(`${l}\n`) });
   const d: Demo = { c, kubeconfig: paths(c.dataDir).kubeconfig, cacheDir: mkdtempSync(join(tmpdir(), 'svcplane-demo-')) };
   try {
     kubectl(d, ['get', 'nodes', '-o', 'wide']);
@@ -152,14 +152,14 @@ export async function runDemo(o: { name: string; keep: boolean; modes: ProxyMode
       say(`Proxy mode ${mode}: the same ClusterIP walk`);
       process.stdout.write(`${DIM}$ svcplane up --name ${c.name} --proxy-mode ${mode} --scheduler rr${RESET}\n`);
       try {
-        await up({ name: c.name, proxyMode: mode, scheduler: 'rr', out: (l) => process.stdout.write(`${l}\n`) });
+        await up({ name: c.name, dataDir: c.dataDir, proxyMode: mode, scheduler: 'rr', out: (l) => process.stdout.write(`${l}\n`) });
         clusterIPWalk(d, myappIP, 38080, 4);
         for (const ip of nodeIPs.slice(0, 1)) onHost(d, 'client', ['sh', '-c', `curl -s ${ip}:32380 | grep -o -m1 'k8s-nodeXX\\|<h1>.*</h1>'`]);
       } catch (e) {
         process.stdout.write(`  ${(e as Error).message}\n`);
       }
     }
-    if (o.modes.length) await up({ name: c.name, proxyMode: 'nftables', scheduler: 'rr', out: () => {} });
+    if (o.modes.length) await up({ name: c.name, dataDir: c.dataDir, proxyMode: 'nftables', scheduler: 'rr', out: () => {} });
 
     say('Your turn');
     process.stdout.write([
@@ -173,7 +173,7 @@ export async function runDemo(o: { name: string; keep: boolean; modes: ProxyMode
   } finally {
     if (!o.keep) {
       say(`svcplane down --name ${c.name}`);
-      await down({ name: c.name, out: (l) => process.stdout.write(`${l}\n`) });
+      await down({ name: c.name, dataDir: c.dataDir, out: (l) => process.stdout.write(`${l}\n`) });
     }
   }
 }
@@ -181,9 +181,10 @@ export async function runDemo(o: { name: string; keep: boolean; modes: ProxyMode
 export function register(program: Command): void {
   program.command('demo').description('bring up a cluster and walk through the seed notes live, printing each command and its output')
     .option('--name <name>', 'cluster name', 'dev')
+    .option('--data-dir <dir>', 'data directory (default /var/lib/svcplane/<name>)')
     .option('--keep', 'leave the cluster running at the end')
     .option('--modes <list>', 'other proxy modes to repeat the ClusterIP walk in (comma-separated)', '')
     .action(async (opts) => {
-      await runDemo({ name: opts.name, keep: !!opts.keep, modes: String(opts.modes).split(',').filter(Boolean) as ProxyMode[] });
+      await runDemo({ name: opts.name, dataDir: opts.dataDir, keep: !!opts.keep, modes: String(opts.modes).split(',').filter(Boolean) as ProxyMode[] });
     });
 }
