@@ -59,7 +59,8 @@ describe('kubelet pod runtime', { skip: !isRoot && 'needs root', concurrency: fa
     const ip = await eventually(() => rt.status(p.metadata!.uid!)?.podIP);
     const out = await eventually(() => { const r = curlIn(node.netns, `http://${ip}:8080/`); return r.code === 0 ? r.out : undefined; }, 20000, 'bootcamp answers');
     assert.equal(out, 'Hello Kubernetes bootcamp! | Running on: bootcamp-7d9c | v=1\n');
-    const st = rt.status(p.metadata!.uid!)!;
+    // The status is refreshed by the runtime's own loop: wait for it rather than race it.
+    const st = await eventually(() => { const x = rt.status(p.metadata!.uid!); return x?.containerStatuses?.[0]?.ready ? x : undefined; }, 10000, 'container ready');
     assert.equal(st.phase, 'Running');
     assert.equal(st.containerStatuses![0]!.ready, true);
     assert.equal(st.conditions!.find((c) => c.type === 'Ready')!.status, 'True');
