@@ -1,23 +1,42 @@
 /**
  * @module proxy/proxy
- * `svcplane proxy`: one per node, like kube-proxy. Informers on Services and EndpointSlices feed
- * the tracker; a bounded-frequency runner syncs the backend; health and metrics servers report.
- * Nothing is programmed until both informers have synced.
+ * `svcplane proxy`, one per node like kube-proxy: the informers (config.ts) feed the two change
+ * trackers; the bounded-frequency runner calls syncProxyRules, which applies the trackers to
+ * the ServicePortMap, hands the changed service ports to the backend (one atomic write),
+ * records metrics, updates the health servers and clears stale UDP conntrack entries.
+ * Nothing is programmed until Services and EndpointSlices have both synced.
  */
+import { existsSync } from 'node:fs';
 import http from 'node:http';
-import client from 'prom-client';
 import type { EndpointSlice, Service } from '../api/types.js';
-import { res } from '../api/registry.js';
 import type { Client } from '../client/rest.js';
-import { Informer } from '../client/informer.js';
-import { run } from '../net/exec.js';
-import { buildServicePorts, externalEndpoints } from './tracker.js';
-import { ServiceHealthServers } from './healthcheck.js';
+import { haveCommand } from '../net/exec.js';
+import type { IptablesBackend } from '../net/iptables.js';
+import { IptablesProxier } from './backends/iptables/proxier.js';
 import { NftablesProxier } from './backends/nftables/proxier.js';
-import type { ServicePort } from './types.js';
+import { UserspaceProxier } from './backends/userspace/proxier.js';
+import { isScheduler, SCHEDULERS } from './backends/userspace/schedulers.js';
+import { cleanupLeftovers, type ProxyModeName } from './cleanup.js';
+import { informerConfig, wireConfig, type ProxyConfig, type Source } from './config.js';
+import { clearStaleUDP } from './conntrack.js';
+import { EndpointsChangeTracker } from './endpoints-tracker.js';
+import { listen, ProxyHealthServer, ServiceHealthServers, type ServiceHealth } from './healthcheck.js';
+import { ProxyMetrics } from './metrics.js';
+import { BoundedFrequencyRunner } from './runner.js';
+import { ServicePortMap } from './service-port-map.js';
+import { ServiceChangeTracker } from './service-tracker.js';
+import { externalEndpoints } from './topology.js';
+import type { BackendOptions, Provider, ServicePort } from './types.js';
+
+export const PROXY_MODES = ['nftables', 'iptables', 'userspace', 'ipvs'] as const;
+/** Schedulers the kernel modes can do with one rule (numgen / statistic). */
+export const KERNEL_SCHEDULERS = ['random', 'rr'] as const;
+export const IPVS_UNAVAILABLE = 'proxy mode ipvs: this kernel has no IPVS (ip_vs module not loaded, and modules cannot be loaded here); use --proxy-mode nftables --scheduler rr for round-robin, or --proxy-mode userspace for the IPVS schedulers (rr, wrr, lc, wlc, sh, dh, sed, nq)';
 
 export interface ProxyOptions {
-  client: Client;
+  /** API client; or `sources` (tests) */
+  client?: Client;
+  sources?: { services: Source<Service>; slices: Source<EndpointSlice> };
   nodeName: string;
   nodeIP: string;
   mode: string;
@@ -25,129 +44,147 @@ export interface ProxyOptions {
   clusterCIDR: string;
   minSyncMs: number;
   syncPeriodMs: number;
+  /** host:port, or '' to not serve */
   healthzBind: string;
   metricsBind: string;
+  nodePortAddresses?: string[];
+  iptablesBackend?: IptablesBackend;
+  /** Program another namespace (tests; nftables and iptables only). */
+  netns?: string;
+  /** Bind healthCheckNodePort servers here (default 0.0.0.0). */
+  healthCheckBindHost?: string;
 }
 
-const TRIGGER_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
+export interface RunningProxy {
+  provider: Provider;
+  metrics: ProxyMetrics;
+  /** Resolves after the next successful sync (tests). */
+  synced(): Promise<void>;
+  ports(): ServicePort[];
+  stop(opts?: { cleanup?: boolean }): Promise<void>;
+}
 
 function log(msg: string, extra: Record<string, unknown> = {}): void {
-  console.log(JSON.stringify({ time: new Date().toISOString(), component: 'proxy', msg, ...extra }));
+  console.error(JSON.stringify({ time: new Date().toISOString(), component: 'proxy', msg, ...extra }));
 }
 
-function listen(server: http.Server, bind: string): void {
-  const i = bind.lastIndexOf(':');
-  server.on('error', (e) => log('listen failed', { bind, error: String(e) }));
-  server.listen(Number(bind.slice(i + 1)), bind.slice(0, i) || '0.0.0.0');
-}
-
-export async function startProxy(o: ProxyOptions): Promise<{ stop(): Promise<void> }> {
+/** Refuse impossible configurations with one line each, before touching the kernel. */
+export function validateOptions(o: Pick<ProxyOptions, 'mode' | 'scheduler'>): void {
+  if (!(PROXY_MODES as readonly string[]).includes(o.mode)) throw new Error(`--proxy-mode ${o.mode}: must be one of ${PROXY_MODES.join(', ')}`);
   if (o.mode === 'ipvs') {
-    throw new Error('proxy mode ipvs: this kernel has no IPVS (ip_vs module not loaded, and modules cannot be loaded here); use --proxy-mode nftables --scheduler rr for round-robin, or --proxy-mode userspace for the IPVS schedulers (rr, wrr, lc, wlc, sh, dh, sed, nq)');
+    // Real IPVS needs the ip_vs module; this build drives it only where present, and says so.
+    if (!existsSync('/proc/net/ip_vs') || !haveCommand('ipvsadm')) throw new Error(IPVS_UNAVAILABLE);
+    throw new Error('proxy mode ipvs is not built into svcplane; use --proxy-mode nftables --scheduler rr, or --proxy-mode userspace for the IPVS schedulers');
   }
-  if (o.mode !== 'nftables') {
-    throw new Error(`proxy mode ${o.mode} is not available in this build; use --proxy-mode nftables`);
+  if (o.mode === 'userspace') {
+    if (!isScheduler(o.scheduler)) throw new Error(`--scheduler ${o.scheduler}: the userspace mode supports ${SCHEDULERS.join(', ')}`);
+  } else if (!(KERNEL_SCHEDULERS as readonly string[]).includes(o.scheduler)) {
+    throw new Error(`--scheduler ${o.scheduler}: --proxy-mode ${o.mode} supports random and rr; use --proxy-mode userspace for ${SCHEDULERS.filter((s) => s !== 'random' && s !== 'rr').join(', ')}`);
   }
-  // Whatever an iptables-mode proxy left behind goes first (mode switch).
-  await run(['sh', '-c', 'for t in nat filter; do for c in $(iptables -t $t -S 2>/dev/null | awk \'/^-N KUBE-/{print $2}\'); do iptables -t $t -F $c; done; iptables -t $t -S 2>/dev/null | grep -- "-j KUBE-" | sed "s/^-A/-D/" | while read -r r; do eval iptables -t $t $r; done; for c in $(iptables -t $t -S 2>/dev/null | awk \'/^-N KUBE-/{print $2}\'); do iptables -t $t -X $c; done; done'], { allowFail: true });
-  const backend = new NftablesProxier({ nodeName: o.nodeName, nodeIP: o.nodeIP, clusterCIDR: o.clusterCIDR, scheduler: o.scheduler });
-  const registry = new client.Registry();
-  const syncDuration = new client.Histogram({ name: 'kubeproxy_sync_proxy_rules_duration_seconds', help: 'Time to sync rules.', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5], registers: [registry] });
-  const progLatency = new client.Histogram({ name: 'kubeproxy_network_programming_duration_seconds', help: 'From an EndpointSlice change to rules live.', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10], registers: [registry] });
-  const elementsGauge = new client.Gauge({ name: 'kubeproxy_sync_proxy_rules_nftables_elements', help: 'Map and set elements programmed.', registers: [registry] });
-  const chainsWritten = new client.Counter({ name: 'svcplane_proxy_chains_written_total', help: 'Chains written by syncs (incremental syncs write only changed chains).', registers: [registry] });
-  const syncs = new client.Counter({ name: 'kubeproxy_sync_proxy_rules_total', help: 'Syncs by kind.', labelNames: ['kind', 'result'], registers: [registry] });
-  let lastPorts: ServicePort[] = [];
-  new client.Gauge({
-    name: 'svcplane_proxy_service_packets_total', help: 'Packets that entered each service port\'s chain (nft counters).', labelNames: ['namespace', 'service', 'port'], registers: [registry],
-    async collect() {
-      const { chainId } = await import('./backends/nftables/proxier.js');
-      const counters = await backend.counters();
-      for (const sp of lastPorts) { const c = counters.get(`svc-${chainId(sp.key)}`); if (c) this.set({ namespace: sp.namespace, service: sp.name, port: sp.portName || String(sp.port) }, c.packets); }
-    },
-  });
-  new client.Gauge({
-    name: 'svcplane_proxy_service_bytes_total', help: 'Bytes that entered each service port\'s chain (nft counters).', labelNames: ['namespace', 'service', 'port'], registers: [registry],
-    async collect() {
-      const { chainId } = await import('./backends/nftables/proxier.js');
-      const counters = await backend.counters();
-      for (const sp of lastPorts) { const c = counters.get(`svc-${chainId(sp.key)}`); if (c) this.set({ namespace: sp.namespace, service: sp.name, port: sp.portName || String(sp.port) }, c.bytes); }
-    },
-  });
+}
 
-  const services = new Informer<Service>(o.client, res('services'));
-  const slices = new Informer<EndpointSlice>(o.client, res('endpointslices'));
-  const hc = new ServiceHealthServers();
-  let lastSync = 0;
-  const pendingTriggers: number[] = [];
-  const udpEndpoints = new Map<string, Set<string>>();
+export function newProvider(o: ProxyOptions): Provider {
+  const b: BackendOptions = { nodeName: o.nodeName, nodeIP: o.nodeIP, clusterCIDR: o.clusterCIDR, scheduler: o.scheduler, nodePortAddresses: o.nodePortAddresses ?? [], netns: o.netns };
+  if (o.mode === 'iptables') return new IptablesProxier({ ...b, backend: o.iptablesBackend ?? 'nft' });
+  if (o.mode === 'userspace') return new UserspaceProxier(b);
+  return new NftablesProxier(b);
+}
 
-  const sync = async () => {
-    if (!services.hasSynced() || !slices.hasSynced()) return;
-    const ports = buildServicePorts(services.list(), slices.list());
-    const end = syncDuration.startTimer();
+const sctpAvailable = (): boolean => existsSync('/proc/net/sctp');
+
+export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
+  validateOptions(o);
+  const removed = await cleanupLeftovers(o.mode as ProxyModeName, o.netns, o.iptablesBackend ?? 'nft');
+  log('removed rules of other modes (if any)', { removed });
+  const provider = newProvider(o);
+  const svcTracker = new ServiceChangeTracker();
+  const epTracker = new EndpointsChangeTracker();
+  const portMap = new ServicePortMap();
+  const health = new ProxyHealthServer(o.syncPeriodMs * 2 + 5000);
+  const svcHealth = new ServiceHealthServers(o.healthCheckBindHost ?? '0.0.0.0', (port, e) => log('healthCheckNodePort server failed', { port, error: String(e) }));
+  let current: ServicePort[] = [];
+  const metrics = new ProxyMetrics(() => provider, () => current);
+  let first = true;
+  let pendingTriggers: number[] = [];
+  const waiters: (() => void)[] = [];
+  const warnedSCTP = new Set<string>();
+  const haveSCTP = sctpAvailable();
+  let config: ProxyConfig | undefined;
+
+  const syncProxyRules = async (): Promise<void> => {
+    if (!config?.isSynced()) return;
+    const upd = portMap.update(svcTracker, epTracker);
+    pendingTriggers.push(...upd.triggerTimes);
+    let ports = portMap.list();
+    if (!haveSCTP && ports.some((p) => p.protocol === 'sctp')) {
+      for (const p of ports) if (p.protocol === 'sctp' && !warnedSCTP.has(p.key)) { warnedSCTP.add(p.key); log('SCTP is not available in this kernel (no sctp module): service port not programmed', { servicePort: p.key }); }
+      ports = ports.filter((p) => p.protocol !== 'sctp');
+    }
+    const end = metrics.syncDuration.startTimer();
+    let st;
     try {
-      const st = await backend.sync(ports);
-      end();
-      syncs.inc({ kind: st.full ? 'full' : 'partial', result: 'success' });
-      chainsWritten.inc(st.chainsWritten);
-      elementsGauge.set(st.elements);
-      lastSync = Date.now();
-      lastPorts = ports;
-      for (const t of pendingTriggers.splice(0)) progLatency.observe((Date.now() - t) / 1000);
+      st = await provider.sync({ ports, changed: first ? undefined : upd.changed });
     } catch (e) {
       end();
-      syncs.inc({ kind: 'partial', result: 'error' });
-      log('sync failed; next sync rebuilds the table', { error: String((e as Error).message).slice(0, 500) });
+      metrics.syncs.inc({ kind: first ? 'full' : 'partial', result: 'error' });
+      // The backend rebuilds everything next time; the runner retries after its retry interval.
+      log('sync failed; the next sync rewrites every rule', { mode: provider.mode, error: String((e as Error).message).slice(0, 800) });
       throw e;
     }
-    // Health check servers for externalTrafficPolicy Local.
-    const want = new Map<number, { ns: string; name: string; local: number }>();
-    for (const sp of ports) if (sp.externalLocal && sp.healthCheckNodePort) {
-      const prev = want.get(sp.healthCheckNodePort)?.local ?? 0;
-      want.set(sp.healthCheckNodePort, { ns: sp.namespace, name: sp.name, local: Math.max(prev, externalEndpoints(sp, o.nodeName).length) });
-    }
-    hc.sync(want);
-    // UDP: forget conntrack entries towards endpoints that went away, so clients don't hang.
+    end();
+    first = false;
+    current = ports;
+    const now = Date.now();
+    for (const t of pendingTriggers) metrics.programmingLatency.observe(Math.max(0, now - t) / 1000);
+    pendingTriggers = [];
+    metrics.syncs.inc({ kind: st.full ? 'full' : 'partial', result: 'success' });
+    metrics.lastSync.setToCurrentTime();
+    metrics.chainsWritten.inc(st.chainsWritten);
+    metrics.elements.set(st.elements);
+    metrics.servicePorts.set(ports.length);
+    health.updated();
+    if (st.full || upd.changed.size) log('synced', { mode: provider.mode, full: st.full, servicePorts: ports.length, changed: upd.changed.size, chainsWritten: st.chainsWritten, ms: Math.round(st.durationMs) });
+    // healthCheckNodePort servers for externalTrafficPolicy Local.
+    const want = new Map<number, ServiceHealth>();
     for (const sp of ports) {
-      if (sp.protocol !== 'udp') continue;
-      const now = new Set(sp.endpoints.filter((e) => e.ready).map((e) => e.ip));
-      const before = udpEndpoints.get(sp.key);
-      udpEndpoints.set(sp.key, now);
-      if (!before) continue;
-      for (const ip of before) if (!now.has(ip)) await run(['conntrack', '-D', '-p', 'udp', '--reply-src', ip], { allowFail: true });
+      if (!sp.externalLocal || !sp.healthCheckNodePort) continue;
+      const local = externalEndpoints(sp, o.nodeName).length;
+      const prev = want.get(sp.healthCheckNodePort);
+      want.set(sp.healthCheckNodePort, { namespace: sp.namespace, name: sp.name, localEndpoints: Math.max(prev?.localEndpoints ?? 0, local) });
     }
+    svcHealth.sync(want);
+    // Only after the rules changed: flows to removed UDP endpoints would otherwise be recreated.
+    if (upd.staleUDPEndpoints.length || upd.staleUDPServiceIPs.length) await clearStaleUDP(upd, o.netns);
+    for (const w of waiters.splice(0)) w();
   };
-  const runner = new BoundedFrequencyRunnerLike(sync, o.minSyncMs, o.syncPeriodMs);
-  const kick = () => runner.run();
-  services.addHandlers({ add: kick, update: (a, b) => { if (a.metadata?.resourceVersion !== b.metadata?.resourceVersion) kick(); }, delete: kick });
-  const onSlice = (s: EndpointSlice) => {
-    const t = s.metadata?.annotations?.[TRIGGER_ANNOTATION];
-    pendingTriggers.push(t ? Date.parse(t) : Date.now());
-    kick();
-  };
-  slices.addHandlers({ add: onSlice, update: (a, b) => { if (a.metadata?.resourceVersion !== b.metadata?.resourceVersion) onSlice(b); }, delete: kick });
-  await Promise.all([services.start(), slices.start()]);
-  runner.start();
 
-  const healthz = http.createServer((req, resp) => {
-    const healthy = lastSync > 0 && Date.now() - lastSync < o.syncPeriodMs * 2 + 5000;
-    resp.writeHead(healthy ? 200 : 503, { 'Content-Type': 'application/json' });
-    resp.end(JSON.stringify({ lastUpdated: new Date(lastSync).toISOString(), currentTime: new Date().toISOString(), nodeEligible: true }));
-    void req;
-  });
-  listen(healthz, o.healthzBind);
-  const metrics = http.createServer(async (_req, resp) => {
-    resp.writeHead(200, { 'Content-Type': registry.contentType });
-    resp.end(await registry.metrics());
-  });
-  listen(metrics, o.metricsBind);
-  log('started', { node: o.nodeName, mode: o.mode, scheduler: o.scheduler });
+  const runner = new BoundedFrequencyRunner(syncProxyRules, o.minSyncMs, o.syncPeriodMs);
+  const onChange = () => { health.queued(); runner.run(); };
+  config = o.sources ? wireConfig(o.sources.services, o.sources.slices, svcTracker, epTracker, onChange)
+    : informerConfig(o.client!, svcTracker, epTracker, onChange);
+  const servers: http.Server[] = [];
+  if (o.healthzBind) { await listen(health.server, o.healthzBind, (e) => log('healthz server failed', { bind: o.healthzBind, error: String(e) })); servers.push(health.server); }
+  if (o.metricsBind) {
+    const ms = http.createServer((req, res) => {
+      if (req.url?.startsWith('/healthz')) { res.writeHead(200); res.end('ok'); return; }
+      void metrics.registry.metrics().then((text) => { res.writeHead(200, { 'Content-Type': metrics.registry.contentType }); res.end(text); }, (e) => { res.writeHead(500); res.end(String(e)); });
+    });
+    await listen(ms, o.metricsBind, (e) => log('metrics server failed', { bind: o.metricsBind, error: String(e) }));
+    servers.push(ms);
+  }
+  await config.start();
+  runner.start();
+  log('started', { node: o.nodeName, mode: o.mode, scheduler: o.scheduler, clusterCIDR: o.clusterCIDR });
   return {
-    async stop() {
-      runner.stop(); services.stop(); slices.stop(); hc.close(); healthz.close(); metrics.close();
+    provider, metrics,
+    synced: () => new Promise((resolve) => waiters.push(resolve)),
+    ports: () => current,
+    async stop(opts = {}) {
+      runner.stop();
+      config?.stop();
+      svcHealth.close();
+      for (const s of servers) s.close();
+      if (opts.cleanup || provider.mode === 'userspace') await provider.cleanup();
     },
   };
 }
-
-import { BoundedFrequencyRunner as BoundedFrequencyRunnerLike } from './runner.js';

@@ -1,231 +1,377 @@
 /**
  * @module proxy/backends/nftables/proxier
- * The default backend. One table, `ip svcplane`:
+ * The default backend: one table `ip svcplane` (layout and hooks in ./README.md).
  *
- *   nat-prerouting (dstnat) / nat-output (-100) → services:
- *       ip daddr . l4proto . dport vmap @service-ips        ClusterIPs, externalIPs, LB IPs
- *       fib daddr type local → l4proto . dport vmap @service-nodeports
- *   svc-<id>   one per service port: mark for masquerade when the source is outside the pod
- *              CIDR, then `dnat to numgen random|inc mod N map { i : ip . port }` — the
- *              endpoints live in the rule, not in a chain each (kube-proxy's layout has ~11
- *              chains per service; this one has 1, which is why 10k services load in seconds)
- *   ext-<id>   external traffic: Cluster → mark + goto svc; Local → only this node's endpoints
- *              (no SNAT, client IP kept), or drop when it has none
- *   ClientIP affinity: per-endpoint chains ep-<id>-<i> that record the client in a timeout set
- *   filter-{input,forward,output} (-110): services without endpoints → reject (TCP reset /
- *              ICMP port unreachable), so clients fail fast
- *   nat-postrouting (srcnat): masquerade marked packets and hairpin (pod → own service → itself)
- *
- * Sync is incremental: every map is rewritten in place (flush + elements) but only the chains
- * whose content changed are written, all in ONE `nft -f -` transaction; a failure forces a full
- * rebuild (table deleted and recreated in one transaction) at the next sync.
+ * Every service port renders to a Fragment (its chains, map elements, affinity sets and the
+ * endpoints it counts). The proxier remembers the fragments it wrote; a sync re-renders only
+ * the service ports the tracker reports as changed and writes the difference — changed chains,
+ * deleted/added map elements — as ONE `nft -f -` transaction. The first sync, and the one after
+ * a failure, deletes and recreates the whole table in one transaction instead (kube-proxy's
+ * needFullSync).
  */
 import { createHash } from 'node:crypto';
-import { run } from '../../../net/exec.js';
-import type { Provider, ServicePort, SyncStats } from '../../types.js';
-import { clusterEndpoints, externalEndpoints } from '../../tracker.js';
+import { nftApply, nftDeleteTable, nftList } from '../../../net/nft.js';
+import { clusterEndpoints, externalEndpoints } from '../../topology.js';
+import type { BackendOptions, Provider, ProxyEndpoint, ServicePort, SyncRequest, SyncStats, TrafficCounters } from '../../types.js';
 
 export const TABLE = 'svcplane';
-const MASQ_MARK = '0x4000';
+export const FAMILY = 'ip';
+/** Packets with this mark bit are masqueraded in nat-postrouting (kube-proxy's 0x4000). */
+export const MASQ_MARK = '0x4000';
+/** nat output cannot say `priority dstnat` in nft 1.0.6; -100 is the same number. */
+export const OUTPUT_NAT_PRIORITY = -100;
+/** Reject/drop before the distro's filter chains (priority 0) can accept the packet. */
+export const FILTER_PRIORITY = -10;
 
-export interface NftOptions {
-  nodeName: string;
-  nodeIP: string;
-  clusterCIDR: string;
-  /** random (default) or rr (round-robin, numgen inc). */
-  scheduler: string;
-  /** Run `nft` inside this namespace (tests); undefined = the current one. */
-  netns?: string;
-}
+const MAP_SERVICE_IPS = 'service-ips';
+const MAP_NODEPORTS = 'service-nodeports';
+const MAP_NOEP_IPS = 'no-endpoint-services';
+const MAP_NOEP_NODEPORTS = 'no-endpoint-nodeports';
+const SET_HAIRPIN = 'hairpin';
+const SET_EP_CONNS = 'endpoint-connections';
+const SET_EP_TRAFFIC = 'endpoint-traffic';
+const CHAIN_REJECT = 'reject-chain';
+const MAPS = [MAP_SERVICE_IPS, MAP_NODEPORTS, MAP_NOEP_IPS, MAP_NOEP_NODEPORTS] as const;
+type MapName = (typeof MAPS)[number];
+const COUNTED_SETS = [SET_HAIRPIN, SET_EP_CONNS, SET_EP_TRAFFIC] as const;
+type CountedSet = (typeof COUNTED_SETS)[number];
 
-/** A short stable id for a service port's chains (names must stay < 256 chars and unique). */
+export interface NftOptions extends BackendOptions {}
+
+/**
+ * A short stable id for a service port's chains: readable prefix + hash, because chain names
+ * must stay short (nft allows 256) and unique across namespaces with long names.
+ */
 export function chainId(key: string): string {
   const [nsname] = key.split(':');
   const base = nsname!.replace(/[^a-zA-Z0-9]/g, '_').slice(0, 40);
-  return `${base}_${createHash('sha256').update(key).digest('hex').slice(0, 8)}`;
+  return `${base}_${hash(key)}`;
 }
 
-function dnatMap(proto: string, eps: { ip: string; port: number }[], sched: string): string {
+function hash(s: string): string {
+  return createHash('sha256').update(s).digest('hex').slice(0, 8);
+}
+
+export interface Fragment {
+  /** chain name → rules, one per line */
+  chains: Map<string, string>;
+  /** affinity set name → timeout seconds */
+  sets: Map<string, number>;
+  elems: Record<MapName, Map<string, string>>;
+  counted: Record<CountedSet, string[]>;
+}
+
+function dnatRule(proto: string, eps: ProxyEndpoint[], gen: string): string {
   if (eps.length === 1) return `meta l4proto ${proto} dnat ip to ${eps[0]!.ip}:${eps[0]!.port}`;
-  const gen = sched === 'rr' ? 'inc' : 'random';
   return `meta l4proto ${proto} dnat ip addr . port to numgen ${gen} mod ${eps.length} map { ${eps.map((e, i) => `${i} : ${e.ip} . ${e.port}`).join(', ')} }`;
 }
 
-interface Rendered {
-  /** chain name → rule lines */
-  chains: Map<string, string[]>;
-  /** affinity sets: name → timeout seconds */
-  sets: Map<string, number>;
-  serviceIPs: string[];
-  nodePorts: string[];
-  noEndpoints: string[];
-  noEndpointNodePorts: string[];
-  hairpin: string[];
+/** numgen generator for a scheduler name: rr → inc (true round robin), anything else → random. */
+function generator(sched: string): string {
+  return sched === 'rr' ? 'inc' : 'random';
 }
 
-export function render(ports: ServicePort[], o: NftOptions): Rendered {
-  const r: Rendered = { chains: new Map(), sets: new Map(), serviceIPs: [], nodePorts: [], noEndpoints: [], noEndpointNodePorts: [], hairpin: [] };
-  const hairpin = new Set<string>();
-  for (const sp of ports) {
-    const id = chainId(sp.key);
-    const proto = sp.protocol;
-    const sched = sp.scheduler ?? o.scheduler;
-    const cl = clusterEndpoints(sp, o.nodeName);
-    const ex = externalEndpoints(sp, o.nodeName);
-    for (const e of sp.endpoints) hairpin.add(`${e.ip} . ${e.ip}`);
-    const svcChain = `svc-${id}`;
-    const targets = (eps: typeof cl, chainPrefix: string): string[] => {
-      if (!sp.affinityTimeout) return [dnatMap(proto, eps, sched)];
-      // ClientIP affinity: a client seen recently goes back to its endpoint.
-      const lines: string[] = [];
-      eps.forEach((e, i) => {
-        const set = `aff-${id}-${e.ip.replace(/\./g, '_')}-${e.port}`;
-        r.sets.set(set, sp.affinityTimeout!);
-        lines.push(`ip saddr @${set} goto ep-${id}-${i}`);
-        r.chains.set(`ep-${id}-${i}`, [`update @${set} { ip saddr }`, `meta l4proto ${proto} dnat ip to ${e.ip}:${e.port}`]);
-      });
-      lines.push(eps.length === 1 ? `goto ep-${id}-0` : `numgen ${sched === 'rr' ? 'inc' : 'random'} mod ${eps.length} vmap { ${eps.map((_, i) => `${i} : goto ep-${id}-${i}`).join(', ')} }`);
-      void chainPrefix;
-      return lines;
-    };
-    const clusterTargets: string[] = [];
-    const dests = [...(sp.clusterIP ? [sp.clusterIP] : [])];
-    const extDests = [...sp.externalIPs, ...sp.loadBalancerIPs];
-    if (cl.length) {
-      r.chains.set(svcChain, ['counter', `ip saddr != ${o.clusterCIDR} meta mark set meta mark | ${MASQ_MARK}`, ...targets(cl, 'svc')]);
-      for (const ip of dests) clusterTargets.push(`${ip} . ${proto} . ${sp.port} : goto ${svcChain}`);
-    } else {
-      for (const ip of dests) r.noEndpoints.push(`${ip} . ${proto} . ${sp.port} : goto reject-chain`);
-    }
-    r.serviceIPs.push(...clusterTargets);
-    const hasExternal = extDests.length > 0 || sp.nodePort !== undefined;
-    if (!hasExternal) continue;
-    const extChain = `ext-${id}`;
-    if (!sp.externalLocal) {
-      if (cl.length) r.chains.set(extChain, ['counter', `meta mark set meta mark | ${MASQ_MARK}`, `goto ${svcChain}`]);
-    } else {
-      // Pods and the node itself are "internal" even when they use an external address.
-      const lines = ['counter'];
-      if (cl.length) lines.push(`ip saddr ${o.clusterCIDR} goto ${svcChain}`, `fib saddr type local meta mark set meta mark | ${MASQ_MARK} goto ${svcChain}`);
-      lines.push(...(ex.length ? [...(sp.affinityTimeout ? targets(ex, 'ext') : [dnatMap(proto, ex, sched)])] : ['drop']));
-      r.chains.set(extChain, lines);
-    }
-    const extTarget = r.chains.has(extChain) ? `goto ${extChain}` : 'goto reject-chain';
-    for (const ip of extDests) (extTarget.includes('reject') ? r.noEndpoints : r.serviceIPs).push(`${ip} . ${proto} . ${sp.port} : ${extTarget}`);
-    if (sp.nodePort) (extTarget.includes('reject') ? r.noEndpointNodePorts : r.nodePorts).push(`${proto} . ${sp.nodePort} : ${extTarget}`);
+/** Render one service port. Pure: the unit tests compare its output. */
+export function renderServicePort(sp: ServicePort, o: NftOptions): Fragment {
+  const f: Fragment = {
+    chains: new Map(), sets: new Map(),
+    elems: { [MAP_SERVICE_IPS]: new Map(), [MAP_NODEPORTS]: new Map(), [MAP_NOEP_IPS]: new Map(), [MAP_NOEP_NODEPORTS]: new Map() },
+    counted: { [SET_HAIRPIN]: [], [SET_EP_CONNS]: [], [SET_EP_TRAFFIC]: [] },
+  };
+  const id = chainId(sp.key);
+  const proto = sp.protocol;
+  const gen = generator(sp.scheduler ?? o.scheduler);
+  const cl = clusterEndpoints(sp, o.nodeName);
+  const ex = externalEndpoints(sp, o.nodeName);
+  for (const e of new Set([...cl, ...ex])) {
+    f.counted[SET_HAIRPIN].push(`${e.ip} . ${e.ip}`);
+    f.counted[SET_EP_CONNS].push(`${e.ip} . ${proto} . ${e.port}`);
+    f.counted[SET_EP_TRAFFIC].push(`${e.ip} . ${proto} . ${e.port}`);
   }
-  r.hairpin = [...hairpin];
-  return r;
+  /** Rules that pick an endpoint of `eps` and DNAT to it (with ClientIP affinity when asked). */
+  const pick = (eps: ProxyEndpoint[]): string[] => {
+    if (!sp.affinityTimeout) return [dnatRule(proto, eps, gen)];
+    // ClientIP affinity: one chain per endpoint records the client in a timeout set; a client
+    // found in an endpoint's set goes straight back to it (kube-proxy's affinity sets).
+    const lines: string[] = [];
+    const epChains = eps.map((e) => {
+      const h = hash(`${sp.key}|${e.ip}:${e.port}`);
+      const set = `aff-${h}-${sp.affinityTimeout}`;
+      const chain = `ep-${id}-${h}`;
+      f.sets.set(set, sp.affinityTimeout!);
+      f.chains.set(chain, [`update @${set} { ip saddr }`, `meta l4proto ${proto} dnat ip to ${e.ip}:${e.port}`].join('\n'));
+      lines.push(`ip saddr @${set} goto ${chain}`);
+      return chain;
+    });
+    lines.push(epChains.length === 1 ? `goto ${epChains[0]}` : `numgen ${gen} mod ${epChains.length} vmap { ${epChains.map((c, i) => `${i} : goto ${c}`).join(', ')} }`);
+    return lines;
+  };
+  const svcChain = `svc-${id}`;
+  if (cl.length) {
+    // Traffic from outside the pod network (the node itself, the lan) is masqueraded so replies
+    // come back through this node; pod-to-service traffic keeps its source.
+    f.chains.set(svcChain, ['counter', `ip saddr != ${o.clusterCIDR} meta mark set meta mark | ${MASQ_MARK}`, ...pick(cl)].join('\n'));
+  }
+  if (sp.clusterIP) {
+    const k = `${sp.clusterIP} . ${proto} . ${sp.port}`;
+    if (cl.length) f.elems[MAP_SERVICE_IPS].set(k, `goto ${svcChain}`); else f.elems[MAP_NOEP_IPS].set(k, `goto ${CHAIN_REJECT}`);
+  }
+  const extIPs = [...sp.externalIPs, ...sp.loadBalancerIPs];
+  if (!extIPs.length && sp.nodePort === undefined) return f;
+  const extChain = `ext-${id}`;
+  let extTarget: string | undefined;
+  if (!sp.externalLocal) {
+    // Cluster policy: any node's endpoint; masquerade so the reply returns via this node.
+    if (cl.length) { f.chains.set(extChain, [`meta mark set meta mark | ${MASQ_MARK}`, `goto ${svcChain}`].join('\n')); extTarget = `goto ${extChain}`; }
+  } else {
+    // Local policy: pods and the node itself are "internal" even when they use an external
+    // address (kube-proxy's short-circuit); real outside clients keep their source IP and only
+    // reach this node's endpoints — or are dropped, so a load balancer's health check decides.
+    const lines: string[] = [];
+    if (cl.length) lines.push(`ip saddr ${o.clusterCIDR} goto ${svcChain}`, `fib saddr type local meta mark set meta mark | ${MASQ_MARK} goto ${svcChain}`);
+    lines.push('counter', ...(ex.length ? pick(ex) : ['drop']));
+    f.chains.set(extChain, lines.join('\n'));
+    extTarget = `goto ${extChain}`;
+  }
+  for (const ip of extIPs) {
+    const k = `${ip} . ${proto} . ${sp.port}`;
+    if (extTarget) f.elems[MAP_SERVICE_IPS].set(k, extTarget); else f.elems[MAP_NOEP_IPS].set(k, `goto ${CHAIN_REJECT}`);
+  }
+  if (sp.nodePort !== undefined) {
+    const k = `${proto} . ${sp.nodePort}`;
+    if (extTarget) f.elems[MAP_NODEPORTS].set(k, extTarget); else f.elems[MAP_NOEP_NODEPORTS].set(k, `goto ${CHAIN_REJECT}`);
+  }
+  return f;
 }
 
-function baseTable(o: NftOptions): string {
+/** The table skeleton: maps, sets, base chains and hooks (README.md explains each). */
+export function baseTable(o: NftOptions): string {
+  const nodePortMatch = o.nodePortAddresses.length ? `ip daddr { ${o.nodePortAddresses.join(', ')} }` : 'fib daddr type local';
+  const epSet = 'type ipv4_addr . inet_proto . inet_service; counter;';
   return [
-    `table ip ${TABLE} {`,
-    '  map service-ips { type ipv4_addr . inet_proto . inet_service : verdict; }',
-    '  map service-nodeports { type inet_proto . inet_service : verdict; }',
-    '  map no-endpoint-services { type ipv4_addr . inet_proto . inet_service : verdict; }',
-    '  map no-endpoint-nodeports { type inet_proto . inet_service : verdict; }',
-    '  set hairpin { type ipv4_addr . ipv4_addr; }',
-    '  chain reject-chain { meta l4proto tcp reject with tcp reset; reject; }',
-    '  chain services { ip daddr . meta l4proto . th dport vmap @service-ips; fib daddr type local meta l4proto . th dport vmap @service-nodeports; }',
+    `table ${FAMILY} ${TABLE} {`,
+    `  map ${MAP_SERVICE_IPS} { type ipv4_addr . inet_proto . inet_service : verdict; }`,
+    `  map ${MAP_NODEPORTS} { type inet_proto . inet_service : verdict; }`,
+    `  map ${MAP_NOEP_IPS} { type ipv4_addr . inet_proto . inet_service : verdict; }`,
+    `  map ${MAP_NOEP_NODEPORTS} { type inet_proto . inet_service : verdict; }`,
+    `  set ${SET_HAIRPIN} { type ipv4_addr . ipv4_addr; }`,
+    `  set ${SET_EP_CONNS} { ${epSet} }`,
+    `  set ${SET_EP_TRAFFIC} { ${epSet} }`,
+    `  chain ${CHAIN_REJECT} { meta l4proto tcp reject with tcp reset; reject; }`,
+    `  chain services { ip daddr . meta l4proto . th dport vmap @${MAP_SERVICE_IPS}; ${nodePortMatch} meta l4proto . th dport vmap @${MAP_NODEPORTS}; }`,
     '  chain nat-prerouting { type nat hook prerouting priority dstnat; policy accept; jump services; }',
-    '  chain nat-output { type nat hook output priority -100; policy accept; jump services; }',
-    `  chain nat-postrouting { type nat hook postrouting priority srcnat; policy accept; meta mark & ${MASQ_MARK} == ${MASQ_MARK} meta mark set meta mark ^ ${MASQ_MARK} masquerade fully-random; ct status dnat ip saddr . ip daddr @hairpin masquerade; }`,
-    '  chain filter-endpoints { ip daddr . meta l4proto . th dport vmap @no-endpoint-services; }',
-    '  chain filter-input { type filter hook input priority -110; policy accept; jump filter-endpoints; fib daddr type local meta l4proto . th dport vmap @no-endpoint-nodeports; }',
-    '  chain filter-forward { type filter hook forward priority -110; policy accept; jump filter-endpoints; }',
-    '  chain filter-output { type filter hook output priority -110; policy accept; jump filter-endpoints; }',
+    `  chain nat-output { type nat hook output priority ${OUTPUT_NAT_PRIORITY}; policy accept; jump services; }`,
+    '  chain nat-postrouting { type nat hook postrouting priority srcnat; policy accept; ' +
+      `ct status dnat ip daddr . meta l4proto . th dport @${SET_EP_CONNS}; ` +
+      `meta mark & ${MASQ_MARK} == ${MASQ_MARK} meta mark set meta mark ^ ${MASQ_MARK} masquerade fully-random; ` +
+      `ct status dnat ip saddr . ip daddr @${SET_HAIRPIN} masquerade; }`,
+    `  chain filter-no-endpoints { ip daddr . meta l4proto . th dport vmap @${MAP_NOEP_IPS}; }`,
+    `  chain filter-input { type filter hook input priority ${FILTER_PRIORITY}; policy accept; jump filter-no-endpoints; ${nodePortMatch} meta l4proto . th dport vmap @${MAP_NOEP_NODEPORTS}; }`,
+    `  chain filter-forward { type filter hook forward priority ${FILTER_PRIORITY}; policy accept; jump filter-no-endpoints; ct direction original ct status dnat ip daddr . meta l4proto . th dport @${SET_EP_TRAFFIC}; }`,
+    `  chain filter-output { type filter hook output priority ${FILTER_PRIORITY}; policy accept; jump filter-no-endpoints; ct direction original ct status dnat ip daddr . meta l4proto . th dport @${SET_EP_TRAFFIC}; }`,
     '}',
   ].join('\n') + '\n';
-  void o;
+}
+
+/** What the kernel holds, as the proxier last wrote it. */
+interface Written {
+  frags: Map<string, Fragment>;
+  /** map → key → [value, owning service port] */
+  elems: Record<MapName, Map<string, [string, string]>>;
+  /** counted set → element → references */
+  counted: Record<CountedSet, Map<string, number>>;
+}
+
+function emptyWritten(): Written {
+  return {
+    frags: new Map(),
+    elems: { [MAP_SERVICE_IPS]: new Map(), [MAP_NODEPORTS]: new Map(), [MAP_NOEP_IPS]: new Map(), [MAP_NOEP_NODEPORTS]: new Map() },
+    counted: { [SET_HAIRPIN]: new Map(), [SET_EP_CONNS]: new Map(), [SET_EP_TRAFFIC]: new Map() },
+  };
+}
+
+export interface Transaction {
+  text: string;
+  full: boolean;
+  chainsWritten: number;
+  commit(): void;
 }
 
 export class NftablesProxier implements Provider {
-  private written = new Map<string, string>();
-  private sets = new Map<string, number>();
+  readonly mode = 'nftables';
+  private w: Written = emptyWritten();
   private needFull = true;
 
   constructor(readonly o: NftOptions) {}
 
-  private nft(input: string): Promise<unknown> {
-    return run(['nft', '-f', '-'], { input, netns: this.o.netns });
-  }
+  /**
+   * The transaction taking the kernel from what was written to `req`. Nothing is remembered until
+   * commit() (called once nft accepted it), so a failed sync leaves the model untouched.
+   */
+  transaction(req: SyncRequest): Transaction {
+    const full = this.needFull || req.changed === undefined && this.w.frags.size === 0;
+    const base = full ? emptyWritten() : this.w;
+    // Copy-on-write of the bookkeeping: cheap shallow copies of the maps we touch.
+    const frags = new Map(base.frags);
+    const elems = Object.fromEntries(MAPS.map((m) => [m, new Map(base.elems[m])])) as Written['elems'];
+    const counted = Object.fromEntries(COUNTED_SETS.map((s) => [s, new Map(base.counted[s])])) as Written['counted'];
+    const byKey = new Map(req.ports.map((p) => [p.key, p]));
+    const keys = full || !req.changed ? new Set([...frags.keys(), ...byKey.keys()]) : req.changed;
 
-  /** Build the transaction for `ports` against what was written last time. Exposed for tests. */
-  transaction(ports: ServicePort[]): { text: string; full: boolean; chainsWritten: number; elements: number; next: Map<string, string>; nextSets: Map<string, number> } {
-    const r = render(ports, this.o);
-    const full = this.needFull;
-    const lines: string[] = [];
-    if (full) {
-      lines.push(`table ip ${TABLE}`, `delete table ip ${TABLE}`, baseTable(this.o));
-    }
-    const prev = full ? new Map<string, string>() : this.written;
-    const prevSets = full ? new Map<string, number>() : this.sets;
-    const next = new Map<string, string>();
+    const head: string[] = [];
+    if (full) head.push(`table ${FAMILY} ${TABLE}`, `delete table ${FAMILY} ${TABLE}`, baseTable(this.o));
+    const addChains: string[] = [];
+    const chainRules: string[] = [];
+    const delElems: string[] = [];
+    const addElems: Record<string, string[]> = {};
+    const staleChains: string[] = [];
+    const addSets: string[] = [];
+    const staleSets: string[] = [];
     let chainsWritten = 0;
-    for (const [set, timeout] of r.sets) {
-      if (prevSets.get(set) !== timeout) {
-        if (prevSets.has(set)) lines.push(`delete set ip ${TABLE} ${set}`);
-        lines.push(`add set ip ${TABLE} ${set} { type ipv4_addr; flags dynamic,timeout; timeout ${timeout}s; }`);
+    const touched: Record<MapName, Set<string>> = Object.fromEntries(MAPS.map((m) => [m, new Set<string>()])) as never;
+    const before = new Map<string, number>();
+    const countedTouched = new Set<string>();
+
+    for (const key of keys) {
+      const prev = frags.get(key);
+      const sp = byKey.get(key);
+      const next = sp ? renderServicePort(sp, this.o) : undefined;
+      if (next) frags.set(key, next); else frags.delete(key);
+      // Chains: write new/changed ones, drop the ones this port no longer has.
+      for (const [name, body] of next?.chains ?? []) {
+        if (prev?.chains.get(name) === body) continue;
+        chainsWritten++;
+        if (!prev?.chains.has(name)) addChains.push(`add chain ${FAMILY} ${TABLE} ${name}`);
+        else chainRules.push(`flush chain ${FAMILY} ${TABLE} ${name}`);
+        for (const r of body.split('\n')) chainRules.push(`add rule ${FAMILY} ${TABLE} ${name} ${r}`);
+      }
+      for (const name of prev?.chains.keys() ?? []) if (!next?.chains.has(name)) staleChains.push(name);
+      for (const [set, timeout] of next?.sets ?? []) if (!prev?.sets.has(set)) addSets.push(`add set ${FAMILY} ${TABLE} ${set} { type ipv4_addr; flags dynamic,timeout; timeout ${timeout}s; }`);
+      for (const set of prev?.sets.keys() ?? []) if (!next?.sets.has(set)) staleSets.push(set);
+      // Map elements: ownership, so two ports sharing a key (a conflict the API should have
+      // refused) cannot delete each other's element.
+      for (const m of MAPS) {
+        for (const k of prev?.elems[m].keys() ?? []) {
+          if (elems[m].get(k)?.[1] === key && !next?.elems[m].has(k)) { elems[m].delete(k); touched[m].add(k); }
+        }
+        for (const [k, v] of next?.elems[m] ?? []) { elems[m].set(k, [v, key]); touched[m].add(k); }
+      }
+      for (const s of COUNTED_SETS) {
+        for (const e of prev?.counted[s] ?? []) {
+          const id = `${s}|${e}`;
+          if (!before.has(id)) before.set(id, counted[s].get(e) ?? 0);
+          const n = (counted[s].get(e) ?? 0) - 1;
+          if (n > 0) counted[s].set(e, n); else counted[s].delete(e);
+          countedTouched.add(id);
+        }
+        for (const e of next?.counted[s] ?? []) {
+          const id = `${s}|${e}`;
+          if (!before.has(id)) before.set(id, counted[s].get(e) ?? 0);
+          counted[s].set(e, (counted[s].get(e) ?? 0) + 1);
+          countedTouched.add(id);
+        }
       }
     }
-    // Chains first (map elements refer to them), only those whose rules changed.
-    for (const [chain, rules] of r.chains) {
-      const body = rules.join('\n');
-      next.set(chain, body);
-      if (prev.get(chain) === body) continue;
-      chainsWritten++;
-      lines.push(`add chain ip ${TABLE} ${chain}`, `flush chain ip ${TABLE} ${chain}`);
-      for (const rule of rules) lines.push(`add rule ip ${TABLE} ${chain} ${rule}`);
+    // Element diffs against what the kernel has.
+    for (const m of MAPS) {
+      for (const k of touched[m]) {
+        const was = full ? undefined : this.w.elems[m].get(k)?.[0];
+        const now = elems[m].get(k)?.[0];
+        if (was === now) continue;
+        if (was !== undefined) delElems.push(`delete element ${FAMILY} ${TABLE} ${m} { ${k} }`);
+        if (now !== undefined) (addElems[m] ??= []).push(`${k} : ${now}`);
+      }
     }
-    const maps: [string, string[]][] = [
-      ['service-ips', r.serviceIPs], ['service-nodeports', r.nodePorts], ['no-endpoint-services', r.noEndpoints], ['no-endpoint-nodeports', r.noEndpointNodePorts],
-    ];
-    for (const [m, elems] of maps) {
-      lines.push(`flush map ip ${TABLE} ${m}`);
-      if (elems.length) lines.push(`add element ip ${TABLE} ${m} { ${elems.join(', ')} }`);
+    for (const id of countedTouched) {
+      const [s, e] = id.split('|') as [CountedSet, string];
+      const was = full ? 0 : before.get(id)!;
+      const now = counted[s].get(e) ?? 0;
+      if (was > 0 && now === 0) delElems.push(`delete element ${FAMILY} ${TABLE} ${s} { ${e} }`);
+      if (was === 0 && now > 0) (addElems[s] ??= []).push(e);
     }
-    lines.push(`flush set ip ${TABLE} hairpin`);
-    if (r.hairpin.length) lines.push(`add element ip ${TABLE} hairpin { ${r.hairpin.join(', ')} }`);
-    // Chains no longer referenced go last, after the maps stopped pointing at them.
-    for (const chain of prev.keys()) if (!next.has(chain)) lines.push(`delete chain ip ${TABLE} ${chain}`);
-    for (const set of prevSets.keys()) if (!r.sets.has(set)) lines.push(`delete set ip ${TABLE} ${set}`);
-    const elements = r.serviceIPs.length + r.nodePorts.length + r.noEndpoints.length + r.noEndpointNodePorts.length + r.hairpin.length;
-    return { text: lines.join('\n') + '\n', full, chainsWritten, elements, next, nextSets: r.sets };
+    const lines = [...head, ...addSets, ...addChains, ...chainRules, ...delElems];
+    for (const [m, es] of Object.entries(addElems)) {
+      // Large element lists in slices keep each nft command line reasonable.
+      for (let i = 0; i < es.length; i += 5000) lines.push(`add element ${FAMILY} ${TABLE} ${m} { ${es.slice(i, i + 5000).join(', ')} }`);
+    }
+    if (!full) {
+      // Unreferenced now: flush all first (one stale chain may jump to another), then delete.
+      for (const c of staleChains) lines.push(`flush chain ${FAMILY} ${TABLE} ${c}`);
+      for (const c of staleChains) lines.push(`delete chain ${FAMILY} ${TABLE} ${c}`);
+      for (const s of staleSets) lines.push(`delete set ${FAMILY} ${TABLE} ${s}`);
+    }
+    return {
+      text: lines.length ? lines.join('\n') + '\n' : '',
+      full, chainsWritten,
+      commit: () => { this.w = { frags, elems, counted }; this.needFull = false; },
+    };
   }
 
-  async sync(ports: ServicePort[]): Promise<SyncStats> {
+  async sync(req: SyncRequest): Promise<SyncStats> {
     const t0 = performance.now();
-    const tx = this.transaction(ports);
+    const tx = this.transaction(req);
     try {
-      await this.nft(tx.text);
+      if (tx.text) await nftApply(tx.text, this.o.netns);
     } catch (e) {
       this.needFull = true;
       throw e;
     }
-    this.written = tx.next;
-    this.sets = tx.nextSets;
-    this.needFull = false;
-    return { full: tx.full, chainsWritten: tx.chainsWritten, elements: tx.elements, durationMs: performance.now() - t0 };
+    tx.commit();
+    return { full: tx.full, chainsWritten: tx.chainsWritten, elements: this.elementCount(), durationMs: performance.now() - t0 };
   }
 
-  /** Per service-chain packet/byte counters (svc-<id> → counts), for /metrics. */
-  async counters(): Promise<Map<string, { packets: number; bytes: number }>> {
-    const out = new Map<string, { packets: number; bytes: number }>();
-    const r = await run(['nft', 'list', 'table', 'ip', TABLE], { netns: this.o.netns, allowFail: true });
+  /** Force the next sync to rebuild the table (e.g. someone else changed it). */
+  invalidate(): void {
+    this.needFull = true;
+  }
+
+  elementCount(): number {
+    let n = 0;
+    for (const m of MAPS) n += this.w.elems[m].size;
+    for (const s of COUNTED_SETS) n += this.w.counted[s].size;
+    return n;
+  }
+
+  async counters(): Promise<TrafficCounters> {
+    const out: TrafficCounters = { services: new Map(), endpoints: new Map() };
+    const text = await nftList(['list', 'table', FAMILY, TABLE], this.o.netns);
+    // Chain counters (nat: first packet of each connection) → connections per service port.
+    const chainConns = new Map<string, number>();
     let chain = '';
-    for (const line of r.stdout.split('\n')) {
+    let inSet = '';
+    for (const line of text.split('\n')) {
       const c = /^\s*chain (\S+) \{/.exec(line);
-      if (c) { chain = c[1]!; continue; }
-      const m = /counter packets (\d+) bytes (\d+)/.exec(line);
-      if (m && chain) out.set(chain, { packets: Number(m[1]), bytes: Number(m[2]) });
+      if (c) { chain = c[1]!; inSet = ''; continue; }
+      const s = /^\s*set (\S+) \{/.exec(line);
+      if (s) { inSet = s[1]!; chain = ''; continue; }
+      if (chain) {
+        const m = /^\s*counter packets (\d+) bytes (\d+)/.exec(line);
+        if (m) chainConns.set(chain, (chainConns.get(chain) ?? 0) + Number(m[1]));
+      } else if (inSet === SET_EP_CONNS || inSet === SET_EP_TRAFFIC) {
+        for (const m of line.matchAll(/(\d+\.\d+\.\d+\.\d+) \. (\w+) \. (\d+) counter packets (\d+) bytes (\d+)/g)) {
+          const k = `${m[1]}:${m[3]}/${m[2]}`;
+          const cur = out.endpoints.get(k) ?? { connections: 0, bytes: 0 };
+          if (inSet === SET_EP_CONNS) cur.connections = Number(m[4]); else cur.bytes = Number(m[5]);
+          out.endpoints.set(k, cur);
+        }
+      }
+    }
+    for (const [key, f] of this.w.frags) {
+      const id = chainId(key);
+      const conns = (chainConns.get(`svc-${id}`) ?? 0) + (chainConns.get(`ext-${id}`) ?? 0);
+      let bytes = 0;
+      for (const e of f.counted[SET_EP_TRAFFIC]) {
+        const [ip, proto, port] = e.split(' . ');
+        bytes += out.endpoints.get(`${ip}:${port}/${proto}`)?.bytes ?? 0;
+      }
+      out.services.set(key, { connections: conns, bytes });
     }
     return out;
   }
 
   async cleanup(): Promise<void> {
-    await run(['nft', 'delete', 'table', 'ip', TABLE], { netns: this.o.netns, allowFail: true });
+    await nftDeleteTable(FAMILY, TABLE, this.o.netns);
     this.needFull = true;
-    this.written.clear();
+    this.w = emptyWritten();
   }
 }
