@@ -66,6 +66,9 @@ export class Client {
   private servers: string[];
   private current = 0;
   private readonly agent: http.Agent;
+  /** Watches hold their connection for minutes: they get their own uncapped agent so they
+   *  can never use up the sockets that ordinary requests need. */
+  private readonly watchAgent: http.Agent;
 
   constructor(readonly config: ClientConfig) {
     this.servers = [config.server, ...(config.fallbackServers ?? [])];
@@ -79,6 +82,8 @@ export class Client {
     } else {
       this.agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
     }
+    const AgentClass = this.agent instanceof https.Agent ? https.Agent : http.Agent;
+    this.watchAgent = new AgentClass({ ...(this.agent as unknown as { options: object }).options, keepAlive: false, maxSockets: Infinity });
   }
 
   static fromKubeconfig(path?: string, context?: string): Client {
@@ -108,7 +113,7 @@ export class Client {
     throw lastErr;
   }
 
-  private open(method: string, path: string, opts: RequestOptions, onResponse: (res: http.IncomingMessage) => void, onError: (e: Error) => void): http.ClientRequest {
+  private open(method: string, path: string, opts: RequestOptions & { watch?: boolean }, onResponse: (res: http.IncomingMessage) => void, onError: (e: Error) => void): http.ClientRequest {
     const base = new URL(this.servers[this.current]!);
     const headers: Record<string, string> = {
       Accept: opts.accept ?? 'application/json',
@@ -129,7 +134,7 @@ export class Client {
       socketPath: this.config.socketPath,
       path: path + queryString(opts.query),
       headers,
-      agent: this.agent,
+      agent: opts.watch ? this.watchAgent : this.agent,
       timeout: opts.timeoutMs,
     }, onResponse);
     req.on('error', onError);
@@ -210,7 +215,7 @@ export class Client {
       allowWatchBookmarks: opts.allowWatchBookmarks ? 'true' : undefined,
       timeoutSeconds: opts.timeoutSeconds,
     };
-    req = this.open('GET', resourcePath(r, ns), { query }, (res) => {
+    req = this.open('GET', resourcePath(r, ns), { query, watch: true }, (res) => {
       if ((res.statusCode ?? 0) >= 300) {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -255,6 +260,7 @@ export class Client {
   /** Release keep-alive sockets. */
   close(): void {
     this.agent.destroy();
+    this.watchAgent.destroy();
   }
 }
 
