@@ -1,7 +1,8 @@
 /**
  * The seed ClusterIP / NodePort / LoadBalancer walk through the service proxy on one real
- * cluster, for each proxy mode this build has (nftables; iptables and userspace are not built
- * yet), and ipvs refusing to start with a clear message on a kernel without IPVS.
+ * cluster, for each proxy mode (nftables, iptables, userspace — switched on the running cluster
+ * with `svcplane up --proxy-mode`, which must leave no rules of the previous mode behind), and
+ * ipvs refusing to start with a clear message on a kernel without IPVS.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,12 +31,33 @@ describe('proxy modes', { skip, timeout: 600_000 }, () => {
   });
   after(async () => { await c?.destroy(); });
 
-  for (const mode of ['nftables'] as const) {
+  /** Rules of modes other than `mode` still present on a node ("node: what"). */
+  function staleRules(mode: string): string[] {
+    const out: string[] = [];
+    for (const node of ['control-plane', 'worker', 'worker2']) {
+      const tables = c.exec(node, ['nft', 'list', 'tables']).out;
+      if (mode !== 'nftables' && /table ip svcplane\n/.test(tables)) out.push(`${node}: nft table ip svcplane`);
+      if (mode !== 'userspace' && /svcplane-userspace/.test(tables)) out.push(`${node}: nft table ip svcplane-userspace`);
+      if (mode !== 'iptables' && /KUBE-/.test(c.exec(node, ['iptables-nft-save', '-t', 'nat']).out)) out.push(`${node}: KUBE-* chains`);
+    }
+    return out;
+  }
+
+  for (const mode of ['nftables', 'iptables', 'userspace'] as const) {
     describe(mode, () => {
       before(async () => {
         if (mode !== 'nftables') await up({ name: c.name, dataDir: c.config.dataDir, proxyMode: mode, scheduler: 'rr', out: () => {} });
         c.config.proxyMode = mode;
-        await c.eventually(`${mode} proxy serving`, () => BOOTCAMP.test(c.curl('control-plane', `http://${clusterIP}:38080`).out.trim()), 60_000);
+        // The old proxies' rules stay until the new proxies start and remove them.
+        await c.eventually(`${mode}: rules of other modes removed`, () => staleRules(mode).length === 0, 60_000);
+        // A live switch restarts every node's proxy: wait until all of them serve again.
+        for (const node of ['control-plane', 'worker', 'worker2']) {
+          await c.eventually(`${mode} proxy serving on ${node}`, () => [0, 1, 2].every(() => BOOTCAMP.test(c.curl(node, `http://${clusterIP}:38080`).out.trim())), 60_000);
+        }
+      });
+
+      it('no rules of another mode are left on the nodes', () => {
+        assert.deepEqual(staleRules(mode), []);
       });
 
       it('ClusterIP from a node: rr visits the three pods in turn; 30 requests reach every replica', () => {
@@ -70,6 +92,15 @@ describe('proxy modes', { skip, timeout: 600_000 }, () => {
       });
     });
   }
+
+  it('switching back to nftables leaves no iptables KUBE-* chains', async () => {
+    await up({ name: c.name, dataDir: c.config.dataDir, proxyMode: 'nftables', scheduler: 'rr', out: () => {} });
+    await c.eventually('nftables serving', () => BOOTCAMP.test(c.curl('control-plane', `http://${clusterIP}:38080`).out.trim()), 60_000);
+    for (const node of ['control-plane', 'worker', 'worker2']) {
+      await c.eventually(`no KUBE- chains on ${node}`, () => !/KUBE-SVC-|KUBE-SERVICES/.test(c.exec(node, ['sh', '-c', 'iptables-save 2>/dev/null; iptables-legacy-save 2>/dev/null']).out), 20_000);
+      assert.match(c.exec(node, ['nft', 'list', 'tables']).out, /table ip svcplane/);
+    }
+  });
 
   it('ipvs mode fails at start with one line naming the alternatives', () => {
     const r = spawnSync(join(ROOT, 'bin', 'svcplane'), ['proxy', '--kubeconfig', `${c.config.dataDir}/kubeconfig-local`, '--hostname-override', 'x', '--proxy-mode', 'ipvs'], { encoding: 'utf8', timeout: 30_000 });

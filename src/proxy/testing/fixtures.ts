@@ -53,17 +53,22 @@ export class FakeSource<T extends { metadata?: { namespace?: string; name?: stri
   private readonly objs = new Map<string, T>();
   private synced = false;
   addHandlers(h: { add?(o: T): void; update?(a: T, b: T): void; delete?(o: T): void }): void { this.handlers.push(h); }
-  async start(): Promise<void> { this.synced = true; }
+  /** Like an informer's initial list: objects set before start() reach the handlers as adds. */
+  async start(): Promise<void> {
+    this.synced = true;
+    for (const o of this.objs.values()) for (const h of this.handlers) h.add?.(o);
+  }
   hasSynced(): boolean { return this.synced; }
   stop(): void {}
   private key(o: T): string { return `${o.metadata?.namespace}/${o.metadata?.name}`; }
   set(o: T): void {
     const prev = this.objs.get(this.key(o));
     this.objs.set(this.key(o), o);
+    if (!this.synced) return;
     for (const h of this.handlers) { if (prev) h.update?.(prev, o); else h.add?.(o); }
   }
   remove(o: T): void {
-    if (!this.objs.delete(this.key(o))) return;
+    if (!this.objs.delete(this.key(o)) || !this.synced) return;
     for (const h of this.handlers) h.delete?.(o);
   }
 }
