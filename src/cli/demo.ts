@@ -183,7 +183,7 @@ export function register(program: Command): void {
     .option('--name <name>', 'cluster name', 'dev')
     .option('--data-dir <dir>', 'data directory (default /var/lib/svcplane/<name>)')
     .option('--keep', 'leave the cluster running at the end')
-    .option('--modes <list>', 'other proxy modes to repeat the ClusterIP walk in (comma-separated)', '')
+    .option('--modes <list>', 'other proxy modes to repeat the ClusterIP walk in (comma-separated)', 'iptables,userspace')
     .action(async (opts) => {
       await runDemo({ name: opts.name, dataDir: opts.dataDir, keep: !!opts.keep, modes: String(opts.modes).split(',').filter(Boolean) as ProxyMode[] });
     });
