@@ -28,7 +28,7 @@ const NODE0 = ['10.244.0.11', '10.244.0.12', '10.244.0.13'];
 function services(): Service[] {
   const http = (s: Service, ip: string) => { s.spec!.clusterIP = ip; s.spec!.ports = [{ name: 'http', port: 80, protocol: 'TCP', targetPort: HTTP_PORT }]; };
   return [
-    makeService('default', 'web', (s) => { http(s, '10.96.0.10'); s.spec!.type = 'LoadBalancer'; s.spec!.ports![0]!.nodePort = 30080; s.status = { loadBalancer: { ingress: [{ ip: LB_IP }] } }; }),
+    makeService('default', 'web', (s) => { http(s, '10.96.0.10'); s.spec!.type = 'LoadBalancer'; s.spec!.ports![0]!.nodePort = 30080; Object.assign(s, { status: { loadBalancer: { ingress: [{ ip: LB_IP }] } } }); }),
     makeService('default', 'rr', (s) => { http(s, '10.96.0.11'); s.metadata!.annotations = { 'svcplane.io/scheduler': 'rr' }; }),
     makeService('default', 'aff', (s) => { http(s, '10.96.0.12'); s.spec!.sessionAffinity = 'ClientIP'; s.spec!.sessionAffinityConfig = { clientIP: { timeoutSeconds: 60 } }; }),
     makeService('default', 'loc', (s) => { http(s, '10.96.0.13'); s.spec!.type = 'NodePort'; s.spec!.externalTrafficPolicy = 'Local'; s.spec!.ports![0]!.nodePort = 30081; s.spec!.healthCheckNodePort = 32000; }),
