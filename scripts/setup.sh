@@ -27,4 +27,4 @@ if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-loc
   npm ci --no-audit --no-fund --loglevel=error
 fi
 echo "setup: building" >&2
-npx tsc -p tsconfig.json
+npx tsc -p tsconfig.build.json

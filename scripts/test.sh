@@ -5,5 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+echo "test: type-checking sources, tests and benchmarks" >&2
+npx tsc -p tsconfig.json --noEmit
 mapfile -t files < <(find src test -name '*.test.ts' -not -path '*/.tmp/*' | sort)
 exec node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"

@@ -47,7 +47,7 @@ describe('kubelet with the API server', { skip: !isRoot && 'needs root', concurr
     assert.equal(n.status.conditions.find((c: any) => c.type === 'Ready').status, 'True');
     assert.equal((await client.get<any>(res('leases'), 'kube-node-lease', 'node-a')).spec.holderIdentity, 'node-a');
     const pod = makePod('boot', [{ name: 'app', image: 'jocatalin/kubernetes-bootcamp' }]);
-    delete pod.metadata!.uid;
+    delete (pod.metadata as { uid?: string }).uid;
     await client.create(res('pods'), 'default', pod);
     const st = await eventually(async () => {
       const p = await client.get<Pod>(res('pods'), 'default', 'boot');
