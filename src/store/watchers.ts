@@ -25,9 +25,7 @@ export class WatchHub {
     for (const s of this.subs) {
       if (s.stopped || !ev.key.startsWith(s.prefix)) continue;
       if (s.pending) { s.pending.push(ev); continue; }
-      if (ev.revision <= s.lastRev) continue;
-      s.lastRev = ev.revision;
-      s.onEvent(ev);
+      deliver(s, ev);
     }
   }
 
@@ -38,15 +36,28 @@ export class WatchHub {
   subscribe(prefix: string, afterRevision: number, history: () => StoreEvent[], onEvent: (ev: StoreEvent) => void): Watcher {
     const s: Sub = { prefix, onEvent, pending: [], lastRev: afterRevision, stopped: false };
     this.subs.add(s);
-    const past = history();
-    const flush = () => {
-      for (const ev of past) { if (s.stopped) return; if (ev.revision > s.lastRev) { s.lastRev = ev.revision; onEvent(ev); } }
+    let past: StoreEvent[];
+    try { past = history(); } catch (e) { this.subs.delete(s); throw e; }
+    // Deliver asynchronously so callers can finish setting up before the first event.
+    queueMicrotask(() => {
+      for (const ev of past) deliver(s, ev);
       const buffered = s.pending ?? [];
       s.pending = null;
-      for (const ev of buffered) { if (s.stopped) return; if (ev.revision > s.lastRev) { s.lastRev = ev.revision; onEvent(ev); } }
-    };
-    // Deliver asynchronously so callers can finish setting up before the first event.
-    queueMicrotask(flush);
+      for (const ev of buffered) deliver(s, ev);
+    });
     return { stop: () => { s.stopped = true; this.subs.delete(s); } };
   }
+
+  /** Stop every watcher (the store is closing). */
+  clear(): void {
+    for (const s of this.subs) s.stopped = true;
+    this.subs.clear();
+  }
+}
+
+function deliver(s: Sub, ev: StoreEvent): void {
+  if (s.stopped || ev.revision <= s.lastRev) return;
+  s.lastRev = ev.revision;
+  // A failing handler must not fail the write that produced the event (it is committed).
+  try { s.onEvent(ev); } catch (e) { console.error(JSON.stringify({ level: 'error', component: 'store', msg: 'watch handler threw', error: String(e) })); }
 }
