@@ -8,13 +8,15 @@ import type { ResourceInfo } from '../api/registry.js';
 export interface StatusCause { reason?: string; message?: string; field?: string }
 
 export class HttpError extends Error {
-  constructor(readonly code: number, readonly reason: string, message: string, readonly details?: Record<string, unknown>) {
+  constructor(readonly code: number, readonly reason: string, message: string, readonly details?: Record<string, unknown>,
+    /** ListMeta of the Status (an expired continue token carries a fresh one here). */
+    readonly listMeta: Record<string, unknown> = {}) {
     super(message);
   }
 
   status(): Record<string, unknown> {
     return {
-      kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure',
+      kind: 'Status', apiVersion: 'v1', metadata: this.listMeta, status: 'Failure',
       message: this.message, reason: this.reason, ...(this.details ? { details: this.details } : {}), code: this.code,
     };
   }

@@ -34,7 +34,7 @@ function makeCert(subjectCN: string, pub: forge.pki.PublicKey, signKey: forge.pk
   return c;
 }
 
-export function ensurePki(dir: string, ips: string[]): Pki {
+export function ensurePki(dir: string, ips: string[], token?: string): Pki {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const f = (n: string) => join(dir, n);
   if (!existsSync(f('apiserver.crt'))) {
@@ -53,7 +53,8 @@ export function ensurePki(dir: string, ips: string[]): Pki {
     writeFileSync(f('apiserver.crt'), forge.pki.certificateToPem(cert));
     writeFileSync(f('apiserver.key'), forge.pki.privateKeyToPem(keys.privateKey), { mode: 0o600 });
   }
-  if (!existsSync(f('token'))) writeFileSync(f('token'), randomBytes(24).toString('hex') + '\n', { mode: 0o600 });
+  if (token) writeFileSync(f('token'), token + '\n', { mode: 0o600 });
+  else if (!existsSync(f('token'))) writeFileSync(f('token'), randomBytes(24).toString('hex') + '\n', { mode: 0o600 });
   return { caCert: readFileSync(f('ca.crt'), 'utf8'), cert: readFileSync(f('apiserver.crt'), 'utf8'), key: readFileSync(f('apiserver.key'), 'utf8'), token: readFileSync(f('token'), 'utf8').trim() };
 }
 

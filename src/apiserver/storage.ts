@@ -16,8 +16,10 @@ import { strategicMergePatch, mergePatch, jsonPatch, PatchError, jsonEqual, clon
 import { serverSideApply, updateManagedFields } from '../api/apply.js';
 import { unknownFields, unknownFieldMessage } from '../api/schema.js';
 import { labelSelectorFromObject, matchFields, matchLabels, parseFieldSelector, parseLabelSelector, fieldSelectorSupported, type Requirement, type FieldRequirement } from '../api/selectors.js';
-import { StoreError, type Store, type StoreEvent, type Watcher } from '../store/types.js';
+import { StoreError, type Store, type StoreEntry } from '../store/types.js';
 import { AllocationError, IPAllocator, PortAllocator } from './allocators.js';
+import { decodeObject, encodeObject, listItemJSON, objectJSON } from './codec.js';
+import { CachedEvent as CachedEventImpl, WatchCaches, type WatchCache, selectorFilter, type CachedEvent, type Subscription, type WatchEventType } from './watch-cache.js';
 import { HttpError, alreadyExists, badRequest, conflict, forbiddenTerminating, gone, invalid, namespaceNotFound, notFound, unavailable } from './errors.js';
 
 type Obj = Record<string, any>;
@@ -31,6 +33,8 @@ export interface WriteOpts {
   fieldValidation?: FieldValidation;
   subresource?: string;
   force?: boolean;
+  /** Internal: the object already carries its managedFields (server-side apply create). */
+  managedFieldsKept?: boolean;
   /** Filled with warnings for the Warning header. */
   warnings?: string[];
 }
@@ -47,7 +51,20 @@ export interface ListOpts {
   fieldSelector?: string;
   limit?: number;
   continue?: string;
+  /** "" or undefined: latest; "0": any; N: at least N (or exactly N with resourceVersionMatch=Exact). */
+  resourceVersion?: string;
+  resourceVersionMatch?: string;
 }
+
+export interface ListResult<T> {
+  items: T[];
+  resourceVersion: string;
+  continue?: string;
+  remainingItemCount?: number;
+}
+
+/** How long a list waits for a resourceVersion newer than the store's before 504 (as upstream). */
+const WAIT_FOR_RV_MS = 3000;
 
 export interface Selector { labels: Requirement[] | null; fields: FieldRequirement[] }
 
@@ -138,24 +155,33 @@ function dropTypeDependentFields(next: Obj, cur: Obj): void {
 export class Storage {
   readonly clusterIPs: IPAllocator;
   readonly nodePorts: PortAllocator;
+  readonly caches: WatchCaches;
+  private readonly json = new WeakMap<object, string>();
 
   constructor(readonly store: Store, opts: StorageOptions = {}) {
     this.clusterIPs = new IPAllocator(opts.serviceCIDR ?? '10.96.0.0/12');
     this.nodePorts = PortAllocator.parse(opts.nodePortRange ?? '30000-32767');
+    this.caches = new WatchCaches(store);
   }
 
   private decode(info: ResourceInfo, value: string, rev: number): KubeObject {
-    const o = JSON.parse(value) as KubeObject;
-    o.apiVersion = groupVersion(info);
-    o.kind = info.kind;
-    o.metadata = { ...o.metadata, resourceVersion: String(rev) };
-    return o;
+    return decodeObject(info, value, rev);
   }
 
-  private encode(obj: KubeObject): string {
-    const md = { ...obj.metadata };
-    delete md.resourceVersion;
-    return JSON.stringify({ ...obj, metadata: md });
+  /** Encode for the store, remembering the JSON that answers the request (no second stringify). */
+  private encode(info: ResourceInfo, obj: KubeObject): string {
+    return encodeObject(info, obj);
+  }
+
+  private remember(info: ResourceInfo, obj: KubeObject, value: string, rev: number): KubeObject {
+    (obj.metadata as Obj).resourceVersion = String(rev);
+    this.json.set(obj, objectJSON(info, value, rev));
+    return obj;
+  }
+
+  /** The JSON of an object this storage just wrote or read, when it has it. */
+  jsonOf(obj: KubeObject): string | undefined {
+    return this.json.get(obj);
   }
 
   /** Rebuild allocator state from stored Services (repair on start). */
@@ -184,31 +210,98 @@ export class Storage {
     return (await this.getEntry(info, ns, name)).obj;
   }
 
-  async list(info: ResourceInfo, ns: string | undefined, o: ListOpts = {}): Promise<{ items: KubeObject[]; resourceVersion: string; continue?: string; remainingItemCount?: number }> {
+  /** The object's JSON, straight from the stored text (the hot path of GET). */
+  async getJSON(info: ResourceInfo, ns: string | undefined, name: string): Promise<string> {
+    let e;
+    try { e = await this.store.get(storageKey(info, ns, name)); } catch (err) { storeError(err, info, name); }
+    if (!e) throw notFound(info, name);
+    return objectJSON(info, e.value, e.modRevision);
+  }
+
+  /** List as objects (for selectors' callers, tables, deletecollection). */
+  async list(info: ResourceInfo, ns: string | undefined, o: ListOpts = {}): Promise<ListResult<KubeObject>> {
+    return this.listWith(info, ns, o, (e, obj) => obj ?? this.decode(info, e.value, e.modRevision));
+  }
+
+  /** List as item JSON texts; objects are parsed only when a selector needs them. */
+  async listJSON(info: ResourceInfo, ns: string | undefined, o: ListOpts = {}): Promise<ListResult<string>> {
+    return this.listWith(info, ns, o, (e) => listItemJSON(info, e.value, e.modRevision));
+  }
+
+  private async listWith<T>(info: ResourceInfo, ns: string | undefined, o: ListOpts,
+    out: (e: StoreEntry, obj: KubeObject | undefined) => T): Promise<ListResult<T>> {
     const sel = parseSelector(info, o.labelSelector, o.fieldSelector);
+    const filtering = !!(sel.labels === null || sel.labels.length || sel.fields.length);
     const prefix = storageKey(info, info.namespaced ? ns : undefined);
     let startAfter: string | undefined;
-    if (o.continue) startAfter = decodeContinue(o.continue).key;
-    const items: KubeObject[] = [];
+    let listRev: number | undefined;
+    if (o.continue) {
+      const c = decodeContinue(o.continue);
+      startAfter = c.key;
+      const compacted = await this.store.compactedRevision();
+      if (c.rev && c.rev < compacted) {
+        throw new HttpError(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.',
+          undefined, { continue: encodeContinue(c.key, 0) });
+      }
+      // Pages after the first report the first page's revision, so a watch from it misses nothing.
+      if (c.rev) listRev = c.rev;
+    } else {
+      await this.checkListRV(info, o);
+    }
+    const items: T[] = [];
     const limit = o.limit && o.limit > 0 ? o.limit : 0;
     let rev = 0;
     // Selectors filter after reading; keep reading pages until the limit is filled.
     for (;;) {
       let page;
       try { page = await this.store.list(prefix, { limit: limit ? Math.max(limit, 100) : 0, startAfter }); } catch (e) { storeError(e, info, ''); }
-      rev = page.revision;
-      for (const e of page.entries) {
-        const obj = this.decode(info, e.value, e.modRevision);
+      rev = listRev ?? page.revision;
+      for (let i = 0; i < page.entries.length; i++) {
+        const e = page.entries[i]!;
         startAfter = e.key;
-        if (matches(sel, obj)) items.push(obj);
+        if (filtering) {
+          const obj = this.decode(info, e.value, e.modRevision);
+          if (!matches(sel, obj)) continue;
+          items.push(out(e, obj));
+        } else {
+          items.push(out(e, undefined));
+        }
         if (limit && items.length === limit) {
-          const more = page.more || page.entries[page.entries.length - 1]!.key !== e.key;
-          return { items, resourceVersion: String(rev), ...(more ? { continue: encodeContinue(e.key, rev), remainingItemCount: sel.labels?.length || sel.fields.length ? undefined : (page.remaining ?? 0) + page.entries.length - page.entries.indexOf(e) - 1 } : {}) };
+          const more = page.more || i < page.entries.length - 1;
+          if (!more) break;
+          return { items, resourceVersion: String(rev), continue: encodeContinue(e.key, rev), ...(filtering ? {} : { remainingItemCount: (page.remaining ?? 0) + page.entries.length - i - 1 }) };
         }
       }
-      if (!page.more || !limit) break;
+      if (!page.more || !limit || items.length === limit) break;
     }
     return { items, resourceVersion: String(rev) };
+  }
+
+  /** resourceVersion / resourceVersionMatch of a list, as kube-apiserver checks them. */
+  private async checkListRV(info: ResourceInfo, o: ListOpts): Promise<void> {
+    const rv = o.resourceVersion;
+    const match = o.resourceVersionMatch;
+    if (match && match !== 'Exact' && match !== 'NotOlderThan') throw badRequest(`resourceVersionMatch: Unsupported value: "${match}": supported values: "Exact", "NotOlderThan", ""`);
+    if (match && !rv) throw badRequest('resourceVersionMatch is forbidden unless resourceVersion is provided');
+    if (!rv || rv === '0') {
+      if (match === 'Exact') throw badRequest('resourceVersionMatch "exact" is forbidden for resourceVersion "0"');
+      return;
+    }
+    const want = Number(rv);
+    if (!Number.isInteger(want) || want < 0) throw badRequest(`invalid resource version "${rv}"`);
+    let cur = await this.store.currentRevision();
+    if (match === 'Exact') {
+      // The store keeps current state, not snapshots: an exact read of an older revision is gone.
+      if (want !== cur) throw gone(`too old resource version: ${want} (${cur})`);
+      return;
+    }
+    const deadline = Date.now() + WAIT_FOR_RV_MS;
+    while (want > cur) {
+      if (Date.now() > deadline) throw new HttpError(504, 'Timeout', `Too large resource version: ${want}, current: ${cur}`, { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 });
+      await new Promise((r) => setTimeout(r, 50));
+      cur = await this.store.currentRevision();
+    }
+    void info;
   }
 
   private async namespaceGuard(info: ResourceInfo, ns: string | undefined, name: string): Promise<void> {
@@ -352,22 +445,26 @@ export class Storage {
     this.checkFields(obj, info, o);
     applyDefaults(obj, info);
     let alloc: { rollback: () => void; commit: () => void } | undefined;
-    // An existing name is AlreadyExists, before anything is allocated for the new object.
-    if (await this.store.get(storageKey(info, md.namespace, name))) throw alreadyExists(info, name);
-    if (info.kind === 'Service') alloc = this.allocateService(obj, undefined);
+    // An existing Service is AlreadyExists before anything is allocated for the new one (other
+    // kinds learn it from the store's create, saving a read on the hot path).
+    if (info.kind === 'Service') {
+      if (await this.store.get(storageKey(info, md.namespace, name))) throw alreadyExists(info, name);
+      alloc = this.allocateService(obj, undefined);
+    }
     const errs = validateObject(obj, info, { nodePortRange: [this.nodePorts.min, this.nodePorts.max], serviceCIDR: this.clusterIPs.cidr });
     if (errs.length) { alloc?.rollback(); this.throwInvalid(info, name, errs); }
-    const withFields = updateManagedFields(undefined, obj, o.fieldManager ?? 'unknown', 'Update', { info, now: now() }) as Obj;
+    // Server-side apply of a new object brings its own managedFields (operation Apply).
+    const withFields = o.managedFieldsKept ? obj : updateManagedFields(undefined, obj, o.fieldManager ?? 'unknown', 'Update', { info, now: now() }) as Obj;
     if (o.dryRun) { alloc?.rollback(); return { ...withFields, metadata: { ...withFields.metadata } }; }
     let rev: number;
+    const value = this.encode(info, withFields);
     try {
-      rev = await this.store.create(storageKey(info, md.namespace, name), this.encode(withFields));
+      rev = await this.store.create(storageKey(info, md.namespace, name), value);
     } catch (e) {
       alloc?.rollback();
       storeError(e, info, name);
     }
-    withFields.metadata.resourceVersion = String(rev);
-    return withFields;
+    return this.remember(info, withFields, value, rev);
   }
 
   // ---- update ----
@@ -407,7 +504,7 @@ export class Storage {
         if ('conflicts' in r) throw new HttpError(409, 'Conflict', r.message);
         const obj = r.object as Obj;
         obj.metadata = { ...obj.metadata, name };
-        return this.create(info, ns, obj, { ...o, fieldManager: undefined, managedFieldsKept: true } as WriteOpts);
+        return this.create(info, ns, obj, { ...o, managedFieldsKept: true });
       }
     }
     return this.updateWith(info, ns, name, o, (cur) => {
@@ -427,7 +524,7 @@ export class Storage {
       if (out === cur) return cur; // no-op
       let alloc: { rollback: () => void; commit: () => void } | undefined;
       if (info.kind === 'Service' && o.subresource !== 'status') alloc = this.allocateService(out, cur as Obj);
-      const errs = o.subresource === 'status' ? [] : validateUpdate(out, cur, info, { nodePortRange: [this.nodePorts.min, this.nodePorts.max], serviceCIDR: this.clusterIPs.cidr });
+      const errs = o.subresource === 'status' || o.subresource === 'binding' ? [] : validateUpdate(out, cur, info, { nodePortRange: [this.nodePorts.min, this.nodePorts.max], serviceCIDR: this.clusterIPs.cidr });
       if (errs.length) { alloc?.rollback(); this.throwInvalid(info, name, errs); }
       if (o.dryRun) { alloc?.rollback(); return out; }
       // Objects being deleted go away once their last finalizer is removed.
@@ -446,10 +543,10 @@ export class Storage {
         }
       }
       try {
-        const nrev = await this.store.update(storageKey(info, ns, name), this.encode(out), rev);
+        const value = this.encode(info, out);
+        const nrev = await this.store.update(storageKey(info, ns, name), value, rev);
         alloc?.commit();
-        out.metadata.resourceVersion = String(nrev);
-        return out;
+        return this.remember(info, out as KubeObject, value, nrev);
       } catch (e) {
         alloc?.rollback();
         if (retry && e instanceof StoreError && e.code === 'Conflict' && attempt < MAX_CAS_RETRIES) continue;
@@ -480,6 +577,9 @@ export class Storage {
       next = { ...clone(cur), status };
       next.metadata = { ...next.metadata };
       delete next.metadata.resourceVersion;
+    } else if (sub === 'binding') {
+      // Binding sets spec.nodeName and the PodScheduled condition in one write (see bind()).
+      next.metadata = { ...next.metadata };
     } else if (sub === 'finalize' && info.kind === 'Namespace') {
       next = { ...clone(cur), spec: { ...cur.spec, finalizers: next.spec?.finalizers ?? [] } };
       delete next.metadata.resourceVersion;
@@ -491,13 +591,33 @@ export class Storage {
       applyDefaults(next, info);
       if (!jsonEqual(next.spec, cur.spec) && cmd.generation !== undefined) next.metadata.generation = (cmd.generation ?? 0) + 1;
     }
-    if (info.kind === 'Pod' && !sub && cur.spec?.nodeName && !next.spec?.nodeName) next.spec.nodeName = cur.spec.nodeName;
+    // A bound pod stays on its node (only pods/binding assigns one).
+    if (info.kind === 'Pod' && !sub && cur.spec?.nodeName && next.spec) next.spec.nodeName = cur.spec.nodeName;
     const manager = o.fieldManager ?? 'unknown';
     const withFields = managedByApply ? next : updateManagedFields(cur as KubeObject, next as KubeObject, manager, 'Update', { info, now: now(), subresource: sub === 'status' ? 'status' : undefined }) as Obj;
     const a = { ...withFields, metadata: { ...withFields.metadata, managedFields: undefined } };
     const b = { ...cur, metadata: { ...cur.metadata, managedFields: undefined, resourceVersion: undefined } };
     if (jsonEqual(JSON.parse(JSON.stringify(a)), JSON.parse(JSON.stringify(b)))) return cur;
     return withFields;
+  }
+
+  /**
+   * pods/binding: assign a pod to a node, as the scheduler does — spec.nodeName and the
+   * PodScheduled condition in one write; a pod already assigned is a Conflict.
+   */
+  async bind(ns: string | undefined, podName: string, node: string, annotations: Record<string, string> | undefined, dryRun = false): Promise<KubeObject> {
+    const pods = res('pods');
+    return this.updateWith(pods, ns, podName, { subresource: 'binding', fieldManager: 'kube-scheduler', dryRun }, (cur) => {
+      const pod = cur as Obj;
+      if (pod.metadata?.deletionTimestamp) throw new HttpError(409, 'Conflict', `Operation cannot be fulfilled on pods/binding "${podName}": pod ${podName} is being deleted, cannot be assigned to a host`, { name: podName, kind: 'pods/binding' });
+      if (pod.spec?.nodeName) throw new HttpError(409, 'Conflict', `Operation cannot be fulfilled on pods/binding "${podName}": pod ${podName} is already assigned to node "${pod.spec.nodeName}"`, { name: podName, kind: 'pods/binding' });
+      pod.spec = { ...pod.spec, nodeName: node };
+      if (annotations) pod.metadata.annotations = { ...pod.metadata.annotations, ...annotations };
+      const conds: Obj[] = (pod.status?.conditions ?? []).filter((c: Obj) => c.type !== 'PodScheduled');
+      conds.push({ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now() });
+      pod.status = { ...pod.status, conditions: conds };
+      return pod as KubeObject;
+    }, true);
   }
 
   // ---- delete ----
@@ -548,7 +668,7 @@ export class Storage {
         if (o.dryRun) return { obj: next, gone: false };
         delete next.metadata.resourceVersion;
         try {
-          const nrev = await this.store.update(storageKey(info, ns, name), this.encode(next), rev);
+          const nrev = await this.store.update(storageKey(info, ns, name), this.encode(info, next), rev);
           next.metadata.resourceVersion = String(nrev);
           return { obj: next, gone: false };
         } catch (e) {
@@ -572,40 +692,46 @@ export class Storage {
   // ---- watch ----
 
   /**
-   * Watch a resource (optionally one namespace) from a resourceVersion; events are filtered by
-   * the selector, with objects moving in/out of the selection sent as ADDED/DELETED.
+   * Watch a resource (optionally one namespace) from a resourceVersion. Without one (or "0"),
+   * the current objects come first as ADDED events, as kube-apiserver sends them. Recent
+   * resourceVersions are served from the resource's watch cache (one store watch shared by all
+   * watchers); older ones from the store's history, or 410 Gone once compacted.
+   * `onInitialDone` runs after the synthetic ADDED events (for the initial-events-end bookmark).
    */
   async watch(info: ResourceInfo, ns: string | undefined, fromRV: string | undefined, sel: Selector,
-    onEvent: (type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: KubeObject) => void): Promise<Watcher> {
-    const prefix = storageKey(info, info.namespaced ? ns : undefined);
+    deliver: (type: WatchEventType, ev: CachedEvent, which: 'cur' | 'prev') => void,
+    onClose: (reason: string) => void, onInitialDone?: (rev: number) => void): Promise<Subscription & { cache?: WatchCache }> {
+    const filtering = sel.labels === null || sel.labels.length > 0 || sel.fields.length > 0;
+    const filter = selectorFilter(filtering ? (o) => matches(sel, o) : undefined);
+    const cache = this.caches.get(info);
+    try { await cache.start(); } catch (e) { storeError(e, info, ''); }
     let after: number;
     if (!fromRV || fromRV === '0') {
-      // As kube-apiserver: synthetic ADDED events for the current state, then changes.
-      const { items, resourceVersion } = await this.list(info, ns, {});
-      for (const o of items) if (matches(sel, o)) onEvent('ADDED', o);
-      after = Number(resourceVersion);
+      const list = await this.listWith(info, ns, {}, (e) => e);
+      after = Number(list.resourceVersion);
+      const allPrefix = storageKey(info, undefined);
+      for (const e of list.items) {
+        const ev = new CachedEventImpl(info, allPrefix, { type: 'put', key: e.key, value: e.value, revision: e.modRevision, created: true });
+        if (!filtering || matches(sel, ev.obj('cur'))) deliver('ADDED', ev, 'cur');
+      }
+      onInitialDone?.(after);
     } else {
       after = Number(fromRV);
-      if (!Number.isFinite(after)) throw badRequest(`invalid resource version "${fromRV}"`);
+      if (!Number.isInteger(after) || after < 0) throw badRequest(`invalid resource version "${fromRV}"`);
     }
+    if (cache.covers(after)) return { ...cache.subscribe(info.namespaced ? ns : undefined, filter, after, deliver, onClose), cache };
+    // Older than the cache's window: replay from the store's history.
+    const prefix = storageKey(info, info.namespaced ? ns : undefined);
     try {
-      return await this.store.watch(prefix, after, (ev: StoreEvent) => {
-        const cur = ev.type === 'delete' ? undefined : this.decode(info, ev.value, ev.revision);
-        const prev = ev.prevValue !== undefined ? this.decode(info, ev.prevValue, ev.revision) : undefined;
-        if (ev.type === 'delete') {
-          if (prev && matches(sel, prev)) onEvent('DELETED', prev);
-          return;
-        }
-        const now = matches(sel, cur!);
-        const before = prev ? matches(sel, prev) : false;
-        if (ev.created) { if (now) onEvent('ADDED', cur!); return; }
-        if (now && before) onEvent('MODIFIED', cur!);
-        else if (now && !before) onEvent('ADDED', cur!);
-        else if (!now && before) onEvent('DELETED', cur!);
-      });
+      const w = await this.store.watch(prefix, after, (raw) => {
+        const ev = new CachedEventImpl(info, storageKey(info, undefined), raw);
+        const d = filter(ev);
+        if (d) deliver(d.type, ev, d.which);
+      }, (err) => onClose(err.message));
+      return { stop: () => w.stop() };
     } catch (e) {
       if (e instanceof StoreError && e.code === 'Gone') throw gone(`too old resource version: ${after} (${await this.store.compactedRevision()})`);
-      throw e;
+      storeError(e, info, '');
     }
   }
 }
