@@ -139,12 +139,14 @@ export async function runDemo(o: { name: string; dataDir?: string; keep: boolean
     kubectl(d, ['apply', '-f', ex('prod-namespace.yaml')]);
     kubectl(d, ['apply', '-f', ex('my-service-externalname.yaml')]);
     kubectl(d, ['apply', '-f', ex('variants-example-externalname.yaml')]);
+    await waitUntil('cluster DNS to serve the new names', () => spawnSync('kubectl', ['--kubeconfig', d.kubeconfig, '--cache-dir', d.cacheDir, 'exec', 'toolbox', '--', 'curl', '-s', '-m', '2', 'example-web.dev'], { encoding: 'utf8' }).status === 0, 60_000);
     kubectl(d, ['get', 'svc', '-n', 'prod']);
     kubectl(d, ['exec', 'toolbox', '--', 'nslookup', 'my-service.prod.svc.cluster.local']);
     kubectl(d, ['exec', 'toolbox', '--', 'sh', '-c', 'curl -s example-web.dev | grep -o "<h1>.*</h1>"']);
 
     say('A Service without a selector + hand-written Endpoints (192.0.2.42:9376, outside the cluster)');
     kubectl(d, ['apply', '-f', ex('my-service-without-selector.yaml')]);
+    await waitUntil('the mirrored EndpointSlice to be programmed', () => spawnSync('kubectl', ['--kubeconfig', d.kubeconfig, '--cache-dir', d.cacheDir, 'exec', 'toolbox', '--', 'curl', '-s', '-m', '2', 'my-service'], { encoding: 'utf8' }).status === 0, 60_000);
     kubectl(d, ['get', 'endpointslices', '-l', 'kubernetes.io/service-name=my-service']);
     kubectl(d, ['exec', 'toolbox', '--', 'curl', '-s', '-m', '5', 'my-service']);
 
