@@ -110,6 +110,11 @@ function encodeContinue(key: string, rev: number): string {
   return Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: rev, start: key })).toString('base64url');
 }
 
+function expiredContinue(key: string): HttpError {
+  return new HttpError(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.',
+    undefined, { continue: encodeContinue(key, 0) });
+}
+
 function decodeContinue(tok: string): { key: string; rev: number } {
   try {
     const o = JSON.parse(Buffer.from(tok, 'base64url').toString());
@@ -234,19 +239,16 @@ export class Storage {
     const filtering = !!(sel.labels === null || sel.labels.length || sel.fields.length);
     const prefix = storageKey(info, info.namespaced ? ns : undefined);
     let startAfter: string | undefined;
-    let listRev: number | undefined;
+    // Continued pages and exact reads are read at one revision (consistent paging).
+    let atRev: number | undefined;
+    let continuing = false;
     if (o.continue) {
       const c = decodeContinue(o.continue);
       startAfter = c.key;
-      const compacted = await this.store.compactedRevision();
-      if (c.rev && c.rev < compacted) {
-        throw new HttpError(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.',
-          undefined, { continue: encodeContinue(c.key, 0) });
-      }
-      // Pages after the first report the first page's revision, so a watch from it misses nothing.
-      if (c.rev) listRev = c.rev;
+      continuing = true;
+      if (c.rev) atRev = c.rev;
     } else {
-      await this.checkListRV(info, o);
+      atRev = await this.checkListRV(o);
     }
     const items: T[] = [];
     const limit = o.limit && o.limit > 0 ? o.limit : 0;
@@ -254,8 +256,17 @@ export class Storage {
     // Selectors filter after reading; keep reading pages until the limit is filled.
     for (;;) {
       let page;
-      try { page = await this.store.list(prefix, { limit: limit ? Math.max(limit, 100) : 0, startAfter }); } catch (e) { storeError(e, info, ''); }
-      rev = listRev ?? page.revision;
+      try {
+        page = await this.store.list(prefix, { limit: limit ? Math.max(limit, 100) : 0, startAfter, revision: atRev });
+      } catch (e) {
+        if (e instanceof StoreError && e.code === 'Gone') {
+          if (continuing) throw expiredContinue(startAfter ?? '');
+          throw gone(`too old resource version: ${atRev} (${await this.store.compactedRevision()})`);
+        }
+        storeError(e, info, '');
+      }
+      rev = page.revision;
+      atRev = rev;
       for (let i = 0; i < page.entries.length; i++) {
         const e = page.entries[i]!;
         startAfter = e.key;
@@ -278,30 +289,26 @@ export class Storage {
   }
 
   /** resourceVersion / resourceVersionMatch of a list, as kube-apiserver checks them. */
-  private async checkListRV(info: ResourceInfo, o: ListOpts): Promise<void> {
+  private async checkListRV(o: ListOpts): Promise<number | undefined> {
     const rv = o.resourceVersion;
     const match = o.resourceVersionMatch;
     if (match && match !== 'Exact' && match !== 'NotOlderThan') throw badRequest(`resourceVersionMatch: Unsupported value: "${match}": supported values: "Exact", "NotOlderThan", ""`);
     if (match && !rv) throw badRequest('resourceVersionMatch is forbidden unless resourceVersion is provided');
     if (!rv || rv === '0') {
       if (match === 'Exact') throw badRequest('resourceVersionMatch "exact" is forbidden for resourceVersion "0"');
-      return;
+      return undefined;
     }
     const want = Number(rv);
     if (!Number.isInteger(want) || want < 0) throw badRequest(`invalid resource version "${rv}"`);
     let cur = await this.store.currentRevision();
-    if (match === 'Exact') {
-      // The store keeps current state, not snapshots: an exact read of an older revision is gone.
-      if (want !== cur) throw gone(`too old resource version: ${want} (${cur})`);
-      return;
-    }
+    if (match === 'Exact' && want <= cur) return want;
     const deadline = Date.now() + WAIT_FOR_RV_MS;
     while (want > cur) {
       if (Date.now() > deadline) throw new HttpError(504, 'Timeout', `Too large resource version: ${want}, current: ${cur}`, { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 });
       await new Promise((r) => setTimeout(r, 50));
       cur = await this.store.currentRevision();
     }
-    void info;
+    return match === 'Exact' ? want : undefined;
   }
 
   private async namespaceGuard(info: ResourceInfo, ns: string | undefined, name: string): Promise<void> {
