@@ -22,9 +22,9 @@ export function httpsConn(dataDir: string, url: string, withToken = true): Conn 
 
 function options(c: Conn, method: string, path: string, headers: Record<string, string>): https.RequestOptions {
   const h = { ...headers, ...(c.token ? { Authorization: `Bearer ${c.token}` } : {}) };
-  if (c.socketPath) return { socketPath: c.socketPath, path, method, headers: h };
+  if (c.socketPath) return { socketPath: c.socketPath, path, method, headers: h, agent: false };
   const u = new URL(c.url!);
-  return { host: u.hostname, port: u.port, path, method, headers: h, ca: c.ca, servername: 'localhost' };
+  return { host: u.hostname, port: u.port, path, method, headers: h, ca: c.ca, servername: 'localhost', agent: false };
 }
 
 export function request(c: Conn, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
