@@ -18,18 +18,19 @@ function lines(text: string): string[] {
 }
 
 describe('nftables render', () => {
-  it('ClusterIP with two endpoints: one chain, one map element, numgen DNAT map', () => {
-    const d = new Desired([makeService('ns', 'web')], [makeSlice('ns', 'web', [{ ip: '10.244.0.2' }, { ip: '10.244.1.2' }])]);
+  it('ClusterIP with two endpoints: one chain, one map element, a block of endpoint slots', () => {
+    const d = new Desired([makeService('ns', 'web')], [makeSlice('ns', 'web', [{ ip: '10.244.0.2', node: 'n0' }, { ip: '10.244.1.2', node: 'n1' }])]);
     d.update();
     const f = renderServicePort(d.ports()[0]!, O);
     const id = chainId('ns/web:http/tcp');
     assert.deepEqual([...f.chains], [[`svc-${id}`, [
-      'counter',
+      `counter name "svc-${id}"`,
       'ip saddr != 10.244.0.0/16 meta mark set meta mark | 0x4000',
-      'meta l4proto tcp dnat ip addr . port to numgen random mod 2 map { 0 : 10.244.0.2 . 8080, 1 : 10.244.1.2 . 8080 }',
+      'meta l4proto tcp dnat ip addr . port to numgen random mod 2 offset 0 map @endpoints-tcp',
     ].join('\n')]]);
+    assert.deepEqual([...f.slots], [[0, 'tcp 10.244.0.2 . 8080'], [1, 'tcp 10.244.1.2 . 8080']]);
     assert.deepEqual([...f.elems['service-ips']], [['10.96.0.10 . tcp . 80', `goto svc-${id}`]]);
-    assert.deepEqual(f.counted['hairpin'], ['10.244.0.2 . 10.244.0.2', '10.244.1.2 . 10.244.1.2']);
+    assert.deepEqual(f.hairpin, ['10.244.0.2 . 10.244.0.2'], 'hairpin only for endpoints on this node');
   });
 
   it('--scheduler rr uses numgen inc; the annotation overrides per Service', () => {
@@ -37,8 +38,8 @@ describe('nftables render', () => {
       [makeSlice('ns', 'a', [{ ip: '10.244.0.2' }, { ip: '10.244.0.3' }]), makeSlice('ns', 'b', [{ ip: '10.244.0.2' }, { ip: '10.244.0.3' }])]);
     d.update();
     const [a, b] = d.ports().map((p) => [...renderServicePort(p, { ...O, scheduler: 'rr' }).chains.values()][0]!);
-    assert.match(a!, /numgen inc mod 2/);
-    assert.match(b!, /numgen random mod 2/);
+    assert.match(a!, /numgen inc mod 2 offset \d+ map @endpoints-tcp/);
+    assert.match(b!, /numgen random mod 2 offset \d+ map @endpoints-tcp/);
   });
 
   it('no endpoints: reject element instead of a chain; NodePort too', () => {
@@ -59,7 +60,7 @@ describe('nftables render', () => {
     assert.deepEqual(lines(f.chains.get(`ext-${id}`)!), [
       `ip saddr 10.244.0.0/16 goto svc-${id}`,
       `fib saddr type local meta mark set meta mark | 0x4000 goto svc-${id}`,
-      'counter',
+      `counter name "ext-${id}"`,
       'drop',
     ]);
     assert.equal(f.elems['service-nodeports'].get('tcp . 30080'), `goto ext-${id}`);
@@ -94,18 +95,34 @@ describe('nftables transactions', () => {
     const id = chainId('ns/a:http/tcp');
     assert.deepEqual(lines(t2.text).sort(), [
       `flush chain ip svcplane svc-${id}`,
-      `add rule ip svcplane svc-${id} counter`,
+      `add rule ip svcplane svc-${id} counter name "svc-${id}"`,
       `add rule ip svcplane svc-${id} ip saddr != 10.244.0.0/16 meta mark set meta mark | 0x4000`,
       `add rule ip svcplane svc-${id} meta l4proto tcp dnat ip to 10.244.0.4:8080`,
       'delete element ip svcplane hairpin { 10.244.0.2 . 10.244.0.2 }',
-      'delete element ip svcplane endpoint-connections { 10.244.0.2 . tcp . 8080 }',
       'delete element ip svcplane endpoint-traffic { 10.244.0.2 . tcp . 8080 }',
       'add element ip svcplane hairpin { 10.244.0.4 . 10.244.0.4 }',
-      'add element ip svcplane endpoint-connections { 10.244.0.4 . tcp . 8080 }',
       'add element ip svcplane endpoint-traffic { 10.244.0.4 . tcp . 8080 }',
     ].sort());
     t2.commit();
     assert.equal(p.transaction({ ports: d.ports(), changed: new Set() }).text, '', 'nothing changed → nothing written');
+  });
+
+  it('with several endpoints, replacing one is two slot element operations and no rule change', () => {
+    const p = new NftablesProxier(O);
+    const eps = (last: string) => [{ ip: '10.244.1.2', node: 'n1' }, { ip: '10.244.1.3', node: 'n1' }, { ip: last, node: 'n1' }];
+    const d = new Desired([makeService('ns', 'a')], [makeSlice('ns', 'a', eps('10.244.1.4'))]);
+    d.update();
+    p.transaction({ ports: d.ports() }).commit();
+    d.ep.onSlice(makeSlice('ns', 'a', eps('10.244.1.9')));
+    const { changed } = d.update();
+    const t = p.transaction({ ports: d.ports(), changed });
+    assert.equal(t.chainsWritten, 0);
+    assert.deepEqual(lines(t.text), [
+      'delete element ip svcplane endpoints-tcp { 2 }',
+      'delete element ip svcplane endpoint-traffic { 10.244.1.4 . tcp . 8080 }',
+      'add element ip svcplane endpoints-tcp { 2 : 10.244.1.9 . 8080 }',
+      'add element ip svcplane endpoint-traffic { 10.244.1.9 . tcp . 8080 }',
+    ]);
   });
 
   it('a Service losing its last endpoint moves its element to the reject map and drops its chain', () => {

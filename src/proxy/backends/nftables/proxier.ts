@@ -2,12 +2,18 @@
  * @module proxy/backends/nftables/proxier
  * The default backend: one table `ip svcplane` (layout and hooks in ./README.md).
  *
- * Every service port renders to a Fragment (its chains, map elements, affinity sets and the
- * endpoints it counts). The proxier remembers the fragments it wrote; a sync re-renders only
- * the service ports the tracker reports as changed and writes the difference — changed chains,
+ * Every service port renders to a Fragment (its chains, map elements, endpoint slots, affinity
+ * sets and counters). The proxier remembers the fragments it wrote; a sync re-renders only the
+ * service ports the tracker reports as changed and writes the difference — changed chains,
  * deleted/added map elements — as ONE `nft -f -` transaction. The first sync, and the one after
  * a failure, deletes and recreates the whole table in one transaction instead (kube-proxy's
  * needFullSync).
+ *
+ * Endpoints live in ONE shared map, `endpoints` (slot → ip . port, with per-element counters):
+ * each service port owns a block of consecutive slots and picks one with
+ * `numgen random|inc mod N offset <block>`. Anonymous per-rule maps would cost the kernel a set
+ * object per Service (10k sets make loading and every `nft` cache fetch slow); with a shared map
+ * an endpoint change is two element operations and no rule change.
  */
 import { createHash } from 'node:crypto';
 import { nftApply, nftDeleteTable, nftList } from '../../../net/nft.js';
@@ -27,14 +33,14 @@ const MAP_SERVICE_IPS = 'service-ips';
 const MAP_NODEPORTS = 'service-nodeports';
 const MAP_NOEP_IPS = 'no-endpoint-services';
 const MAP_NOEP_NODEPORTS = 'no-endpoint-nodeports';
+/** Endpoint maps, one per protocol: nft 1.0.6 refuses a later rule on a `th dport` typed map. */
+const PROTOCOLS = ['tcp', 'udp', 'sctp'] as const;
+const endpointsMap = (proto: string) => `endpoints-${proto}`;
 const SET_HAIRPIN = 'hairpin';
-const SET_EP_CONNS = 'endpoint-connections';
 const SET_EP_TRAFFIC = 'endpoint-traffic';
 const CHAIN_REJECT = 'reject-chain';
 const MAPS = [MAP_SERVICE_IPS, MAP_NODEPORTS, MAP_NOEP_IPS, MAP_NOEP_NODEPORTS] as const;
 type MapName = (typeof MAPS)[number];
-const COUNTED_SETS = [SET_HAIRPIN, SET_EP_CONNS, SET_EP_TRAFFIC] as const;
-type CountedSet = (typeof COUNTED_SETS)[number];
 
 export interface NftOptions extends BackendOptions {}
 
@@ -52,18 +58,53 @@ function hash(s: string): string {
   return createHash('sha256').update(s).digest('hex').slice(0, 8);
 }
 
+/**
+ * Blocks of consecutive slots in the endpoints map. A block is kept while it is big enough, so
+ * an endpoint change rewrites slot values only; capacities are powers of two and freed blocks
+ * are reused by size.
+ */
+export class SlotAllocator {
+  private next = 0;
+  private readonly free = new Map<number, number[]>();
+  private readonly blocks = new Map<string, { base: number; cap: number }>();
+
+  get(id: string, n: number): number {
+    const b = this.blocks.get(id);
+    if (b && b.cap >= n) return b.base;
+    this.release(id);
+    const cap = 2 ** Math.ceil(Math.log2(Math.max(n, 1)));
+    let base = this.free.get(cap)?.pop();
+    if (base === undefined) { base = this.next; this.next += cap; }
+    this.blocks.set(id, { base, cap });
+    return base;
+  }
+
+  release(id: string): void {
+    const b = this.blocks.get(id);
+    if (!b) return;
+    this.blocks.delete(id);
+    let l = this.free.get(b.cap);
+    if (!l) this.free.set(b.cap, (l = []));
+    l.push(b.base);
+  }
+}
+
 export interface Fragment {
   /** chain name → rules, one per line */
   chains: Map<string, string>;
+  /** named counters (one per svc-/ext-/ep- chain that counts) */
+  counters: string[];
   /** affinity set name → timeout seconds */
   sets: Map<string, number>;
   elems: Record<MapName, Map<string, string>>;
-  counted: Record<CountedSet, string[]>;
-}
-
-function dnatRule(proto: string, eps: ProxyEndpoint[], gen: string): string {
-  if (eps.length === 1) return `meta l4proto ${proto} dnat ip to ${eps[0]!.ip}:${eps[0]!.port}`;
-  return `meta l4proto ${proto} dnat ip addr . port to numgen ${gen} mod ${eps.length} map { ${eps.map((e, i) => `${i} : ${e.ip} . ${e.port}`).join(', ')} }`;
+  /** endpoints maps: slot → "proto ip . port" */
+  slots: Map<number, string>;
+  /** slot blocks held (allocator ids) */
+  blocks: string[];
+  /** endpoint ("ip:port/proto") → where its connections are counted: a slot or a named counter */
+  conns: [string, number | string][];
+  hairpin: string[];
+  traffic: string[];
 }
 
 /** numgen generator for a scheduler name: rr → inc (true round robin), anything else → random. */
@@ -71,12 +112,12 @@ function generator(sched: string): string {
   return sched === 'rr' ? 'inc' : 'random';
 }
 
-/** Render one service port. Pure: the unit tests compare its output. */
-export function renderServicePort(sp: ServicePort, o: NftOptions): Fragment {
+/** Render one service port; `alloc` hands out endpoint slots. Pure apart from the allocator. */
+export function renderServicePort(sp: ServicePort, o: NftOptions, alloc: SlotAllocator = new SlotAllocator()): Fragment {
   const f: Fragment = {
-    chains: new Map(), sets: new Map(),
+    chains: new Map(), counters: [], sets: new Map(),
     elems: { [MAP_SERVICE_IPS]: new Map(), [MAP_NODEPORTS]: new Map(), [MAP_NOEP_IPS]: new Map(), [MAP_NOEP_NODEPORTS]: new Map() },
-    counted: { [SET_HAIRPIN]: [], [SET_EP_CONNS]: [], [SET_EP_TRAFFIC]: [] },
+    slots: new Map(), blocks: [], conns: [], hairpin: [], traffic: [],
   };
   const id = chainId(sp.key);
   const proto = sp.protocol;
@@ -84,33 +125,48 @@ export function renderServicePort(sp: ServicePort, o: NftOptions): Fragment {
   const cl = clusterEndpoints(sp, o.nodeName);
   const ex = externalEndpoints(sp, o.nodeName);
   for (const e of new Set([...cl, ...ex])) {
-    f.counted[SET_HAIRPIN].push(`${e.ip} . ${e.ip}`);
-    f.counted[SET_EP_CONNS].push(`${e.ip} . ${proto} . ${e.port}`);
-    f.counted[SET_EP_TRAFFIC].push(`${e.ip} . ${proto} . ${e.port}`);
+    // Only a pod on this node can reach itself through this node's rules.
+    if (!e.nodeName || e.nodeName === o.nodeName) f.hairpin.push(`${e.ip} . ${e.ip}`);
+    f.traffic.push(`${e.ip} . ${proto} . ${e.port}`);
   }
-  /** Rules that pick an endpoint of `eps` and DNAT to it (with ClientIP affinity when asked). */
-  const pick = (eps: ProxyEndpoint[]): string[] => {
-    if (!sp.affinityTimeout) return [dnatRule(proto, eps, gen)];
-    // ClientIP affinity: one chain per endpoint records the client in a timeout set; a client
-    // found in an endpoint's set goes straight back to it (kube-proxy's affinity sets).
-    const lines: string[] = [];
-    const epChains = eps.map((e) => {
-      const h = hash(`${sp.key}|${e.ip}:${e.port}`);
-      const set = `aff-${h}-${sp.affinityTimeout}`;
-      const chain = `ep-${id}-${h}`;
-      f.sets.set(set, sp.affinityTimeout!);
-      f.chains.set(chain, [`update @${set} { ip saddr }`, `meta l4proto ${proto} dnat ip to ${e.ip}:${e.port}`].join('\n'));
-      lines.push(`ip saddr @${set} goto ${chain}`);
-      return chain;
-    });
-    lines.push(epChains.length === 1 ? `goto ${epChains[0]}` : `numgen ${gen} mod ${epChains.length} vmap { ${epChains.map((c, i) => `${i} : goto ${c}`).join(', ')} }`);
-    return lines;
+  /** Rules (in chain `counter`'s chain) that pick an endpoint of `eps` and DNAT to it. */
+  const pick = (eps: ProxyEndpoint[], which: string, counter: string): string[] => {
+    if (sp.affinityTimeout) {
+      // ClientIP affinity: one chain per endpoint records the client in a timeout set; a client
+      // found in an endpoint's set goes straight back to it (kube-proxy's affinity sets).
+      const lines: string[] = [];
+      const epChains = eps.map((e) => {
+        const h = hash(`${sp.key}|${e.ip}:${e.port}`);
+        const set = `aff-${h}-${sp.affinityTimeout}`;
+        const chain = `ep-${id}-${h}`;
+        f.sets.set(set, sp.affinityTimeout!);
+        if (!f.chains.has(chain)) {
+          f.counters.push(chain);
+          f.conns.push([`${e.ip}:${e.port}/${proto}`, chain]);
+        }
+        f.chains.set(chain, [`counter name "${chain}"`, `update @${set} { ip saddr }`, `meta l4proto ${proto} dnat ip to ${e.ip}:${e.port}`].join('\n'));
+        lines.push(`ip saddr @${set} goto ${chain}`);
+        return chain;
+      });
+      lines.push(epChains.length === 1 ? `goto ${epChains[0]}` : `numgen ${gen} mod ${epChains.length} vmap { ${epChains.map((c, i) => `${i} : goto ${c}`).join(', ')} }`);
+      return lines;
+    }
+    if (eps.length === 1) {
+      f.conns.push([`${eps[0]!.ip}:${eps[0]!.port}/${proto}`, counter]);
+      return [`meta l4proto ${proto} dnat ip to ${eps[0]!.ip}:${eps[0]!.port}`];
+    }
+    const blockId = `${sp.key}|${which}`;
+    const base = alloc.get(blockId, eps.length);
+    f.blocks.push(blockId);
+    eps.forEach((e, i) => { f.slots.set(base + i, `${proto} ${e.ip} . ${e.port}`); f.conns.push([`${e.ip}:${e.port}/${proto}`, base + i]); });
+    return [`meta l4proto ${proto} dnat ip addr . port to numgen ${gen} mod ${eps.length} offset ${base} map @${endpointsMap(proto)}`];
   };
   const svcChain = `svc-${id}`;
   if (cl.length) {
     // Traffic from outside the pod network (the node itself, the lan) is masqueraded so replies
     // come back through this node; pod-to-service traffic keeps its source.
-    f.chains.set(svcChain, ['counter', `ip saddr != ${o.clusterCIDR} meta mark set meta mark | ${MASQ_MARK}`, ...pick(cl)].join('\n'));
+    f.counters.push(svcChain);
+    f.chains.set(svcChain, [`counter name "${svcChain}"`, `ip saddr != ${o.clusterCIDR} meta mark set meta mark | ${MASQ_MARK}`, ...pick(cl, 'cluster', svcChain)].join('\n'));
   }
   if (sp.clusterIP) {
     const k = `${sp.clusterIP} . ${proto} . ${sp.port}`;
@@ -129,7 +185,8 @@ export function renderServicePort(sp: ServicePort, o: NftOptions): Fragment {
     // reach this node's endpoints — or are dropped, so a load balancer's health check decides.
     const lines: string[] = [];
     if (cl.length) lines.push(`ip saddr ${o.clusterCIDR} goto ${svcChain}`, `fib saddr type local meta mark set meta mark | ${MASQ_MARK} goto ${svcChain}`);
-    lines.push('counter', ...(ex.length ? pick(ex) : ['drop']));
+    f.counters.push(extChain);
+    lines.push(`counter name "${extChain}"`, ...(ex.length ? pick(ex, 'external', extChain) : ['drop']));
     f.chains.set(extChain, lines.join('\n'));
     extTarget = `goto ${extChain}`;
   }
@@ -147,22 +204,21 @@ export function renderServicePort(sp: ServicePort, o: NftOptions): Fragment {
 /** The table skeleton: maps, sets, base chains and hooks (README.md explains each). */
 export function baseTable(o: NftOptions): string {
   const nodePortMatch = o.nodePortAddresses.length ? `ip daddr { ${o.nodePortAddresses.join(', ')} }` : 'fib daddr type local';
-  const epSet = 'type ipv4_addr . inet_proto . inet_service; counter;';
   return [
     `table ${FAMILY} ${TABLE} {`,
     `  map ${MAP_SERVICE_IPS} { type ipv4_addr . inet_proto . inet_service : verdict; }`,
     `  map ${MAP_NODEPORTS} { type inet_proto . inet_service : verdict; }`,
     `  map ${MAP_NOEP_IPS} { type ipv4_addr . inet_proto . inet_service : verdict; }`,
     `  map ${MAP_NOEP_NODEPORTS} { type inet_proto . inet_service : verdict; }`,
+    // typeof: nft has no named type for numgen's integer.
+    ...PROTOCOLS.map((p) => `  map ${endpointsMap(p)} { typeof numgen inc mod 2 : ip daddr . ${p} dport; counter; }`),
     `  set ${SET_HAIRPIN} { type ipv4_addr . ipv4_addr; }`,
-    `  set ${SET_EP_CONNS} { ${epSet} }`,
-    `  set ${SET_EP_TRAFFIC} { ${epSet} }`,
+    `  set ${SET_EP_TRAFFIC} { type ipv4_addr . inet_proto . inet_service; counter; }`,
     `  chain ${CHAIN_REJECT} { meta l4proto tcp reject with tcp reset; reject; }`,
     `  chain services { ip daddr . meta l4proto . th dport vmap @${MAP_SERVICE_IPS}; ${nodePortMatch} meta l4proto . th dport vmap @${MAP_NODEPORTS}; }`,
     '  chain nat-prerouting { type nat hook prerouting priority dstnat; policy accept; jump services; }',
     `  chain nat-output { type nat hook output priority ${OUTPUT_NAT_PRIORITY}; policy accept; jump services; }`,
     '  chain nat-postrouting { type nat hook postrouting priority srcnat; policy accept; ' +
-      `ct status dnat ip daddr . meta l4proto . th dport @${SET_EP_CONNS}; ` +
       `meta mark & ${MASQ_MARK} == ${MASQ_MARK} meta mark set meta mark ^ ${MASQ_MARK} masquerade fully-random; ` +
       `ct status dnat ip saddr . ip daddr @${SET_HAIRPIN} masquerade; }`,
     `  chain filter-no-endpoints { ip daddr . meta l4proto . th dport vmap @${MAP_NOEP_IPS}; }`,
@@ -178,16 +234,42 @@ interface Written {
   frags: Map<string, Fragment>;
   /** map → key → [value, owning service port] */
   elems: Record<MapName, Map<string, [string, string]>>;
-  /** counted set → element → references */
-  counted: Record<CountedSet, Map<string, number>>;
+  slots: Map<number, string>;
+  /** reference counts of shared set elements */
+  hairpin: Map<string, number>;
+  traffic: Map<string, number>;
+  alloc: SlotAllocator;
 }
 
 function emptyWritten(): Written {
   return {
     frags: new Map(),
     elems: { [MAP_SERVICE_IPS]: new Map(), [MAP_NODEPORTS]: new Map(), [MAP_NOEP_IPS]: new Map(), [MAP_NOEP_NODEPORTS]: new Map() },
-    counted: { [SET_HAIRPIN]: new Map(), [SET_EP_CONNS]: new Map(), [SET_EP_TRAFFIC]: new Map() },
+    slots: new Map(), hairpin: new Map(), traffic: new Map(), alloc: new SlotAllocator(),
   };
+}
+
+/** Reference-counted set elements: records each element's presence before its first change. */
+class RefDiff {
+  readonly before = new Map<string, boolean>();
+  constructor(readonly counts: Map<string, number>) {}
+  change(e: string, delta: 1 | -1): void {
+    const n = this.counts.get(e) ?? 0;
+    if (!this.before.has(e)) this.before.set(e, n > 0);
+    if (n + delta > 0) this.counts.set(e, n + delta); else this.counts.delete(e);
+  }
+  /** [deleted, added] */
+  result(full: boolean): [string[], string[]] {
+    const del: string[] = [];
+    const add: string[] = [];
+    for (const [e, was0] of this.before) {
+      const was = full ? false : was0;
+      const now = this.counts.has(e);
+      if (was && !now) del.push(e);
+      if (!was && now) add.push(e);
+    }
+    return [del, add];
+  }
 }
 
 export interface Transaction {
@@ -195,6 +277,11 @@ export interface Transaction {
   full: boolean;
   chainsWritten: number;
   commit(): void;
+}
+
+/** Long element lists in slices keep each nft command line reasonable. */
+function addElements(lines: string[], name: string, elems: string[]): void {
+  for (let i = 0; i < elems.length; i += 5000) lines.push(`add element ${FAMILY} ${TABLE} ${name} { ${elems.slice(i, i + 5000).join(', ')} }`);
 }
 
 export class NftablesProxier implements Provider {
@@ -205,39 +292,41 @@ export class NftablesProxier implements Provider {
   constructor(readonly o: NftOptions) {}
 
   /**
-   * The transaction taking the kernel from what was written to `req`. Nothing is remembered until
-   * commit() (called once nft accepted it), so a failed sync leaves the model untouched.
+   * The transaction taking the kernel from what was written to `req`. The model is updated in
+   * place; until commit() (called once nft accepted the text) the proxier counts as
+   * out of sync, so a transaction that is not applied makes the next one a full rebuild.
    */
   transaction(req: SyncRequest): Transaction {
-    const full = this.needFull || req.changed === undefined && this.w.frags.size === 0;
-    const base = full ? emptyWritten() : this.w;
-    // Copy-on-write of the bookkeeping: cheap shallow copies of the maps we touch.
-    const frags = new Map(base.frags);
-    const elems = Object.fromEntries(MAPS.map((m) => [m, new Map(base.elems[m])])) as Written['elems'];
-    const counted = Object.fromEntries(COUNTED_SETS.map((s) => [s, new Map(base.counted[s])])) as Written['counted'];
+    const full = this.needFull || (req.changed === undefined && this.w.frags.size === 0);
+    const w = full ? emptyWritten() : this.w;
+    this.needFull = true;
     const byKey = new Map(req.ports.map((p) => [p.key, p]));
-    const keys = full || !req.changed ? new Set([...frags.keys(), ...byKey.keys()]) : req.changed;
+    const keys = full || !req.changed ? new Set([...w.frags.keys(), ...this.w.frags.keys(), ...byKey.keys()]) : req.changed;
 
-    const head: string[] = [];
-    if (full) head.push(`table ${FAMILY} ${TABLE}`, `delete table ${FAMILY} ${TABLE}`, baseTable(this.o));
     const addChains: string[] = [];
     const chainRules: string[] = [];
-    const delElems: string[] = [];
-    const addElems: Record<string, string[]> = {};
     const staleChains: string[] = [];
     const addSets: string[] = [];
     const staleSets: string[] = [];
+    const addCounters: string[] = [];
+    const staleCounters: string[] = [];
     let chainsWritten = 0;
-    const touched: Record<MapName, Set<string>> = Object.fromEntries(MAPS.map((m) => [m, new Set<string>()])) as never;
-    const before = new Map<string, number>();
-    const countedTouched = new Set<string>();
+    const elemBefore = Object.fromEntries(MAPS.map((m) => [m, new Map<string, string | undefined>()])) as Record<MapName, Map<string, string | undefined>>;
+    const slotBefore = new Map<number, string | undefined>();
+    const hairpin = new RefDiff(w.hairpin);
+    const traffic = new RefDiff(w.traffic);
 
     for (const key of keys) {
-      const prev = frags.get(key);
+      const prev = w.frags.get(key);
       const sp = byKey.get(key);
-      const next = sp ? renderServicePort(sp, this.o) : undefined;
-      if (next) frags.set(key, next); else frags.delete(key);
+      for (const s of prev?.slots.keys() ?? []) { if (!slotBefore.has(s)) slotBefore.set(s, w.slots.get(s)); w.slots.delete(s); }
+      const next = sp ? renderServicePort(sp, this.o, w.alloc) : undefined;
+      for (const b of prev?.blocks ?? []) if (!next?.blocks.includes(b)) w.alloc.release(b);
+      for (const [s, v] of next?.slots ?? []) { if (!slotBefore.has(s)) slotBefore.set(s, w.slots.get(s)); w.slots.set(s, v); }
+      if (next) w.frags.set(key, next); else w.frags.delete(key);
       // Chains: write new/changed ones, drop the ones this port no longer has.
+      for (const c of next?.counters ?? []) if (!prev?.counters.includes(c)) addCounters.push(`add counter ${FAMILY} ${TABLE} ${c}`);
+      for (const c of prev?.counters ?? []) if (!next?.counters.includes(c)) staleCounters.push(c);
       for (const [name, body] of next?.chains ?? []) {
         if (prev?.chains.get(name) === body) continue;
         chainsWritten++;
@@ -248,74 +337,75 @@ export class NftablesProxier implements Provider {
       for (const name of prev?.chains.keys() ?? []) if (!next?.chains.has(name)) staleChains.push(name);
       for (const [set, timeout] of next?.sets ?? []) if (!prev?.sets.has(set)) addSets.push(`add set ${FAMILY} ${TABLE} ${set} { type ipv4_addr; flags dynamic,timeout; timeout ${timeout}s; }`);
       for (const set of prev?.sets.keys() ?? []) if (!next?.sets.has(set)) staleSets.push(set);
-      // Map elements: ownership, so two ports sharing a key (a conflict the API should have
-      // refused) cannot delete each other's element.
+      // Map elements, with an owner, so two ports sharing a key (a conflict the API should
+      // have refused) cannot delete each other's element.
       for (const m of MAPS) {
+        const em = w.elems[m];
         for (const k of prev?.elems[m].keys() ?? []) {
-          if (elems[m].get(k)?.[1] === key && !next?.elems[m].has(k)) { elems[m].delete(k); touched[m].add(k); }
+          if (em.get(k)?.[1] !== key || next?.elems[m].has(k)) continue;
+          if (!elemBefore[m].has(k)) elemBefore[m].set(k, em.get(k)![0]);
+          em.delete(k);
         }
-        for (const [k, v] of next?.elems[m] ?? []) { elems[m].set(k, [v, key]); touched[m].add(k); }
-      }
-      for (const s of COUNTED_SETS) {
-        for (const e of prev?.counted[s] ?? []) {
-          const id = `${s}|${e}`;
-          if (!before.has(id)) before.set(id, counted[s].get(e) ?? 0);
-          const n = (counted[s].get(e) ?? 0) - 1;
-          if (n > 0) counted[s].set(e, n); else counted[s].delete(e);
-          countedTouched.add(id);
-        }
-        for (const e of next?.counted[s] ?? []) {
-          const id = `${s}|${e}`;
-          if (!before.has(id)) before.set(id, counted[s].get(e) ?? 0);
-          counted[s].set(e, (counted[s].get(e) ?? 0) + 1);
-          countedTouched.add(id);
+        for (const [k, v] of next?.elems[m] ?? []) {
+          if (!elemBefore[m].has(k)) elemBefore[m].set(k, em.get(k)?.[0]);
+          em.set(k, [v, key]);
         }
       }
+      for (const e of prev?.hairpin ?? []) hairpin.change(e, -1);
+      for (const e of next?.hairpin ?? []) hairpin.change(e, 1);
+      for (const e of prev?.traffic ?? []) traffic.change(e, -1);
+      for (const e of next?.traffic ?? []) traffic.change(e, 1);
     }
-    // Element diffs against what the kernel has.
+
+    const delElems: string[] = [];
+    const lines: string[] = full ? [`table ${FAMILY} ${TABLE}`, `delete table ${FAMILY} ${TABLE}`, baseTable(this.o)] : [];
+    lines.push(...addSets, ...addCounters, ...addChains, ...chainRules);
+    const adds: [string, string[]][] = [];
     for (const m of MAPS) {
-      for (const k of touched[m]) {
-        const was = full ? undefined : this.w.elems[m].get(k)?.[0];
-        const now = elems[m].get(k)?.[0];
+      const add: string[] = [];
+      for (const [k, was0] of elemBefore[m]) {
+        const was = full ? undefined : was0;
+        const now = w.elems[m].get(k)?.[0];
         if (was === now) continue;
         if (was !== undefined) delElems.push(`delete element ${FAMILY} ${TABLE} ${m} { ${k} }`);
-        if (now !== undefined) (addElems[m] ??= []).push(`${k} : ${now}`);
+        if (now !== undefined) add.push(`${k} : ${now}`);
       }
+      adds.push([m, add]);
     }
-    for (const id of countedTouched) {
-      const [s, e] = id.split('|') as [CountedSet, string];
-      const was = full ? 0 : before.get(id)!;
-      const now = counted[s].get(e) ?? 0;
-      if (was > 0 && now === 0) delElems.push(`delete element ${FAMILY} ${TABLE} ${s} { ${e} }`);
-      if (was === 0 && now > 0) (addElems[s] ??= []).push(e);
+    const slotAdds = new Map<string, string[]>(PROTOCOLS.map((p) => [p, []]));
+    for (const [s, was0] of slotBefore) {
+      const was = full ? undefined : was0;
+      const now = w.slots.get(s);
+      if (was === now) continue;
+      if (was !== undefined) delElems.push(`delete element ${FAMILY} ${TABLE} ${endpointsMap(was.split(' ')[0]!)} { ${s} }`);
+      if (now !== undefined) { const sp = now.indexOf(' '); slotAdds.get(now.slice(0, sp))!.push(`${s} : ${now.slice(sp + 1)}`); }
     }
-    const lines = [...head, ...addSets, ...addChains, ...chainRules, ...delElems];
-    for (const [m, es] of Object.entries(addElems)) {
-      // Large element lists in slices keep each nft command line reasonable.
-      for (let i = 0; i < es.length; i += 5000) lines.push(`add element ${FAMILY} ${TABLE} ${m} { ${es.slice(i, i + 5000).join(', ')} }`);
+    for (const [p, add] of slotAdds) adds.push([endpointsMap(p), add]);
+    for (const [name, d] of [[SET_HAIRPIN, hairpin], [SET_EP_TRAFFIC, traffic]] as const) {
+      const [del, add] = d.result(full);
+      for (const e of del) delElems.push(`delete element ${FAMILY} ${TABLE} ${name} { ${e} }`);
+      adds.push([name, add]);
     }
+    lines.push(...delElems);
+    for (const [name, add] of adds) addElements(lines, name, add);
     if (!full) {
       // Unreferenced now: flush all first (one stale chain may jump to another), then delete.
       for (const c of staleChains) lines.push(`flush chain ${FAMILY} ${TABLE} ${c}`);
       for (const c of staleChains) lines.push(`delete chain ${FAMILY} ${TABLE} ${c}`);
       for (const s of staleSets) lines.push(`delete set ${FAMILY} ${TABLE} ${s}`);
+      for (const c of staleCounters) lines.push(`delete counter ${FAMILY} ${TABLE} ${c}`);
     }
     return {
       text: lines.length ? lines.join('\n') + '\n' : '',
       full, chainsWritten,
-      commit: () => { this.w = { frags, elems, counted }; this.needFull = false; },
+      commit: () => { this.w = w; this.needFull = false; },
     };
   }
 
   async sync(req: SyncRequest): Promise<SyncStats> {
     const t0 = performance.now();
     const tx = this.transaction(req);
-    try {
-      if (tx.text) await nftApply(tx.text, this.o.netns);
-    } catch (e) {
-      this.needFull = true;
-      throw e;
-    }
+    if (tx.text) await nftApply(tx.text, this.o.netns); // on failure needFull stays set
     tx.commit();
     return { full: tx.full, chainsWritten: tx.chainsWritten, elements: this.elementCount(), durationMs: performance.now() - t0 };
   }
@@ -326,45 +416,42 @@ export class NftablesProxier implements Provider {
   }
 
   elementCount(): number {
-    let n = 0;
+    let n = this.w.slots.size + this.w.hairpin.size + this.w.traffic.size;
     for (const m of MAPS) n += this.w.elems[m].size;
-    for (const s of COUNTED_SETS) n += this.w.counted[s].size;
     return n;
   }
 
+  /**
+   * Counters without listing the table (at 10k Services `nft list table` takes many seconds):
+   * the named counters, the endpoints map's element counters and the endpoint-traffic set.
+   */
   async counters(): Promise<TrafficCounters> {
     const out: TrafficCounters = { services: new Map(), endpoints: new Map() };
-    const text = await nftList(['list', 'table', FAMILY, TABLE], this.o.netns);
-    // Chain counters (nat: first packet of each connection) → connections per service port.
-    const chainConns = new Map<string, number>();
-    let chain = '';
-    let inSet = '';
-    for (const line of text.split('\n')) {
-      const c = /^\s*chain (\S+) \{/.exec(line);
-      if (c) { chain = c[1]!; inSet = ''; continue; }
-      const s = /^\s*set (\S+) \{/.exec(line);
-      if (s) { inSet = s[1]!; chain = ''; continue; }
-      if (chain) {
-        const m = /^\s*counter packets (\d+) bytes (\d+)/.exec(line);
-        if (m) chainConns.set(chain, (chainConns.get(chain) ?? 0) + Number(m[1]));
-      } else if (inSet === SET_EP_CONNS || inSet === SET_EP_TRAFFIC) {
-        for (const m of line.matchAll(/(\d+\.\d+\.\d+\.\d+) \. (\w+) \. (\d+) counter packets (\d+) bytes (\d+)/g)) {
-          const k = `${m[1]}:${m[3]}/${m[2]}`;
-          const cur = out.endpoints.get(k) ?? { connections: 0, bytes: 0 };
-          if (inSet === SET_EP_CONNS) cur.connections = Number(m[4]); else cur.bytes = Number(m[5]);
-          out.endpoints.set(k, cur);
-        }
-      }
-    }
+    const [named, traffic, ...maps] = await Promise.all([
+      nftList(['list', 'counters', 'table', FAMILY, TABLE], this.o.netns),
+      nftList(['list', 'set', FAMILY, TABLE, SET_EP_TRAFFIC], this.o.netns),
+      ...PROTOCOLS.map((p) => nftList(['list', 'map', FAMILY, TABLE, endpointsMap(p)], this.o.netns)),
+    ]);
+    const slots = maps.join('\n');
+    const counter = new Map<string, number>();
+    for (const m of named.matchAll(/counter (\S+) \{\s*packets (\d+) bytes (\d+)/g)) counter.set(m[1]!, Number(m[2]));
+    const slot = new Map<number, number>();
+    for (const m of slots.matchAll(/(\d+) counter packets (\d+) bytes \d+ :/g)) slot.set(Number(m[1]), Number(m[2]));
+    const bytes = new Map<string, number>();
+    for (const m of traffic.matchAll(/(\d+\.\d+\.\d+\.\d+) \. (\w+) \. (\d+) counter packets \d+ bytes (\d+)/g)) bytes.set(`${m[1]}:${m[3]}/${m[2]}`, Number(m[4]));
     for (const [key, f] of this.w.frags) {
       const id = chainId(key);
-      const conns = (chainConns.get(`svc-${id}`) ?? 0) + (chainConns.get(`ext-${id}`) ?? 0);
-      let bytes = 0;
-      for (const e of f.counted[SET_EP_TRAFFIC]) {
+      let svcBytes = 0;
+      for (const e of f.traffic) {
         const [ip, proto, port] = e.split(' . ');
-        bytes += out.endpoints.get(`${ip}:${port}/${proto}`)?.bytes ?? 0;
+        svcBytes += bytes.get(`${ip}:${port}/${proto}`) ?? 0;
       }
-      out.services.set(key, { connections: conns, bytes });
+      out.services.set(key, { connections: (counter.get(`svc-${id}`) ?? 0) + (counter.get(`ext-${id}`) ?? 0), bytes: svcBytes });
+      for (const [ep, where] of f.conns) {
+        const cur = out.endpoints.get(ep) ?? { connections: 0, bytes: bytes.get(ep) ?? 0 };
+        cur.connections += (typeof where === 'number' ? slot.get(where) : counter.get(where)) ?? 0;
+        out.endpoints.set(ep, cur);
+      }
     }
     return out;
   }
