@@ -56,7 +56,7 @@ describe('startProxy (nftables, fake informers)', { skip: !isRoot && 'needs root
     });
     try {
       await p.synced();
-      assert.match((await run(['nft', 'list', 'map', 'ip', 'svcplane', 'service-ips'], { netns: ns })).stdout, /10\.96\.0\.10 \. tcp \. 80 : goto svc-/);
+      assert.match((await run(['nft', 'list', 'map', 'ip', 'svcplane', 'service-ips'], { netns: ns })).stdout, /10\.96\.0\.10 \. tcp \. 80 counter packets 0 bytes 0 : goto svc-/);
       assert.equal((await get(healthz, '/healthz')).status, 200);
       let hc = await get(hcPort);
       assert.equal(hc.status, 200);

@@ -18,28 +18,40 @@ function lines(text: string): string[] {
 }
 
 describe('nftables render', () => {
-  it('ClusterIP with two endpoints: one chain, one map element, a block of endpoint slots', () => {
+  it('plain ClusterIP: no chain of its own, elements in the shared group for its endpoint count', () => {
     const d = new Desired([makeService('ns', 'web')], [makeSlice('ns', 'web', [{ ip: '10.244.0.2', node: 'n0' }, { ip: '10.244.1.2', node: 'n1' }])]);
     d.update();
     const f = renderServicePort(d.ports()[0]!, O);
+    assert.equal(f.chains.size, 0);
+    assert.deepEqual(f.groups, [['tcp', 2]]);
+    assert.deepEqual([...f.elems.get('service-ips')!], [['10.96.0.10 . tcp . 80', 'goto group-tcp-2']]);
+    assert.deepEqual([...f.elems.get('group-tcp-2')!], [['10.96.0.10 . tcp . 80 . 0', '10.244.0.2 . 8080'], ['10.96.0.10 . tcp . 80 . 1', '10.244.1.2 . 8080']]);
+    assert.deepEqual(f.hairpin, ['10.244.0.2 . 10.244.0.2'], 'hairpin only for endpoints on this node');
+  });
+
+  it('NodePort with two endpoints: a chain of its own and a block of endpoint slots', () => {
+    const d = new Desired([makeService('ns', 'web', (s) => { s.spec!.type = 'NodePort'; s.spec!.ports![0]!.nodePort = 30080; })], [makeSlice('ns', 'web', [{ ip: '10.244.0.2', node: 'n0' }, { ip: '10.244.1.2', node: 'n1' }])]);
+    d.update();
+    const f = renderServicePort(d.ports()[0]!, O);
     const id = chainId('ns/web:http/tcp');
-    assert.deepEqual([...f.chains], [[`svc-${id}`, [
+    assert.deepEqual([...f.chains][0], [`svc-${id}`, [
       `counter name "svc-${id}"`,
       'ip saddr != 10.244.0.0/16 meta mark set meta mark | 0x4000',
       'meta l4proto tcp dnat ip addr . port to numgen random mod 2 offset 0 map @endpoints-tcp',
-    ].join('\n')]]);
+    ].join('\n')]);
     assert.deepEqual([...f.slots], [[0, 'tcp 10.244.0.2 . 8080'], [1, 'tcp 10.244.1.2 . 8080']]);
-    assert.deepEqual([...f.elems['service-ips']], [['10.96.0.10 . tcp . 80', `goto svc-${id}`]]);
-    assert.deepEqual(f.hairpin, ['10.244.0.2 . 10.244.0.2'], 'hairpin only for endpoints on this node');
+    assert.deepEqual([...f.elems.get('service-ips')!], [['10.96.0.10 . tcp . 80', `goto svc-${id}`]]);
+    assert.deepEqual([...f.elems.get('service-nodeports')!], [['tcp . 30080', `goto ext-${id}`]]);
   });
 
   it('--scheduler rr uses numgen inc; the annotation overrides per Service', () => {
     const d = new Desired([makeService('ns', 'a'), makeService('ns', 'b', (s) => { s.spec!.clusterIP = '10.96.0.11'; s.metadata!.annotations = { 'svcplane.io/scheduler': 'random' }; })],
       [makeSlice('ns', 'a', [{ ip: '10.244.0.2' }, { ip: '10.244.0.3' }]), makeSlice('ns', 'b', [{ ip: '10.244.0.2' }, { ip: '10.244.0.3' }])]);
     d.update();
-    const [a, b] = d.ports().map((p) => [...renderServicePort(p, { ...O, scheduler: 'rr' }).chains.values()][0]!);
-    assert.match(a!, /numgen inc mod 2 offset \d+ map @endpoints-tcp/);
-    assert.match(b!, /numgen random mod 2 offset \d+ map @endpoints-tcp/);
+    const [a, b] = d.ports().map((p) => renderServicePort(p, { ...O, scheduler: 'rr' }));
+    // Round robin needs a numgen counter of its own: a chain per Service.
+    assert.match([...a!.chains.values()][0]!, /numgen inc mod 2 offset \d+ map @endpoints-tcp/);
+    assert.deepEqual(b!.groups, [['tcp', 2]], 'random: the shared group');
   });
 
   it('no endpoints: reject element instead of a chain; NodePort too', () => {
@@ -47,8 +59,8 @@ describe('nftables render', () => {
     d.update();
     const f = renderServicePort(d.ports()[0]!, O);
     assert.equal(f.chains.size, 0);
-    assert.deepEqual([...f.elems['no-endpoint-services']], [['10.96.0.10 . tcp . 80', 'goto reject-chain']]);
-    assert.deepEqual([...f.elems['no-endpoint-nodeports']], [['tcp . 30080', 'goto reject-chain']]);
+    assert.deepEqual([...f.elems.get('no-endpoint-services')!], [['10.96.0.10 . tcp . 80', 'goto reject-chain']]);
+    assert.deepEqual([...f.elems.get('no-endpoint-nodeports')!], [['tcp . 30080', 'goto reject-chain']]);
   });
 
   it('externalTrafficPolicy Local without a local endpoint: internal traffic still served, external dropped', () => {
@@ -63,7 +75,7 @@ describe('nftables render', () => {
       `counter name "ext-${id}"`,
       'drop',
     ]);
-    assert.equal(f.elems['service-nodeports'].get('tcp . 30080'), `goto ext-${id}`);
+    assert.equal(f.elems.get('service-nodeports')!.get('tcp . 30080'), `goto ext-${id}`);
   });
 
   it('ClientIP affinity: per-endpoint chains recording the client in a timeout set', () => {
@@ -80,7 +92,7 @@ describe('nftables render', () => {
 });
 
 describe('nftables transactions', () => {
-  it('first sync rebuilds the table; an endpoint change rewrites one chain and no element', () => {
+  it('first sync rebuilds the table; an endpoint change of a plain ClusterIP is element operations only', () => {
     const p = new NftablesProxier(O);
     const d = new Desired([makeService('ns', 'a'), makeService('ns', 'b', (s) => { s.spec!.clusterIP = '10.96.0.11'; })],
       [makeSlice('ns', 'a', [{ ip: '10.244.0.2' }]), makeSlice('ns', 'b', [{ ip: '10.244.0.3' }])]);
@@ -92,12 +104,10 @@ describe('nftables transactions', () => {
     d.ep.onSlice(makeSlice('ns', 'a', [{ ip: '10.244.0.4' }]));
     const upd = d.update();
     const t2 = p.transaction({ ports: d.ports(), changed: upd.changed });
-    const id = chainId('ns/a:http/tcp');
+    assert.match(t1.text, /add map ip svcplane group-tcp-1 \{ typeof ip daddr \. meta l4proto \. tcp dport \. numgen random mod 1 : ip daddr \. tcp dport; counter; \}/);
     assert.deepEqual(lines(t2.text).sort(), [
-      `flush chain ip svcplane svc-${id}`,
-      `add rule ip svcplane svc-${id} counter name "svc-${id}"`,
-      `add rule ip svcplane svc-${id} ip saddr != 10.244.0.0/16 meta mark set meta mark | 0x4000`,
-      `add rule ip svcplane svc-${id} meta l4proto tcp dnat ip to 10.244.0.4:8080`,
+      'delete element ip svcplane group-tcp-1 { 10.96.0.10 . tcp . 80 . 0 }',
+      'add element ip svcplane group-tcp-1 { 10.96.0.10 . tcp . 80 . 0 : 10.244.0.4 . 8080 }',
       'delete element ip svcplane hairpin { 10.244.0.2 . 10.244.0.2 }',
       'delete element ip svcplane endpoint-traffic { 10.244.0.2 . tcp . 8080 }',
       'add element ip svcplane hairpin { 10.244.0.4 . 10.244.0.4 }',
@@ -108,7 +118,7 @@ describe('nftables transactions', () => {
   });
 
   it('with several endpoints, replacing one is two slot element operations and no rule change', () => {
-    const p = new NftablesProxier(O);
+    const p = new NftablesProxier({ ...O, scheduler: 'rr' });
     const eps = (last: string) => [{ ip: '10.244.1.2', node: 'n1' }, { ip: '10.244.1.3', node: 'n1' }, { ip: last, node: 'n1' }];
     const d = new Desired([makeService('ns', 'a')], [makeSlice('ns', 'a', eps('10.244.1.4'))]);
     d.update();
@@ -126,7 +136,7 @@ describe('nftables transactions', () => {
   });
 
   it('a Service losing its last endpoint moves its element to the reject map and drops its chain', () => {
-    const p = new NftablesProxier(O);
+    const p = new NftablesProxier({ ...O, scheduler: 'rr' });
     const d = new Desired([makeService('ns', 'a')], [makeSlice('ns', 'a', [{ ip: '10.244.0.2' }])]);
     d.update();
     p.transaction({ ports: d.ports() }).commit();

@@ -40,7 +40,8 @@ const SET_HAIRPIN = 'hairpin';
 const SET_EP_TRAFFIC = 'endpoint-traffic';
 const CHAIN_REJECT = 'reject-chain';
 const MAPS = [MAP_SERVICE_IPS, MAP_NODEPORTS, MAP_NOEP_IPS, MAP_NOEP_NODEPORTS] as const;
-type MapName = (typeof MAPS)[number];
+/** Group chain and map for plain ClusterIP service ports of one protocol and endpoint count. */
+const groupName = (proto: string, n: number) => `group-${proto}-${n}`;
 
 export interface NftOptions extends BackendOptions {}
 
@@ -96,13 +97,16 @@ export interface Fragment {
   counters: string[];
   /** affinity set name → timeout seconds */
   sets: Map<string, number>;
-  elems: Record<MapName, Map<string, string>>;
+  /** map name → key → value (service maps, and group maps for plain ClusterIPs) */
+  elems: Map<string, Map<string, string>>;
+  /** group chains/maps this port uses ([proto, endpoint count]) */
+  groups: [string, number][];
   /** endpoints maps: slot → "proto ip . port" */
   slots: Map<number, string>;
   /** slot blocks held (allocator ids) */
   blocks: string[];
-  /** endpoint ("ip:port/proto") → where its connections are counted: a slot or a named counter */
-  conns: [string, number | string][];
+  /** endpoint ("ip:port/proto") → where its connections are counted: a slot, a named counter, or [group map, key] */
+  conns: [string, number | string | [string, string]][];
   hairpin: string[];
   traffic: string[];
 }
@@ -115,10 +119,10 @@ function generator(sched: string): string {
 /** Render one service port; `alloc` hands out endpoint slots. Pure apart from the allocator. */
 export function renderServicePort(sp: ServicePort, o: NftOptions, alloc: SlotAllocator = new SlotAllocator()): Fragment {
   const f: Fragment = {
-    chains: new Map(), counters: [], sets: new Map(),
-    elems: { [MAP_SERVICE_IPS]: new Map(), [MAP_NODEPORTS]: new Map(), [MAP_NOEP_IPS]: new Map(), [MAP_NOEP_NODEPORTS]: new Map() },
+    chains: new Map(), counters: [], sets: new Map(), elems: new Map(MAPS.map((m) => [m, new Map()])), groups: [],
     slots: new Map(), blocks: [], conns: [], hairpin: [], traffic: [],
   };
+  const el = (m: string) => { let x = f.elems.get(m); if (!x) f.elems.set(m, (x = new Map())); return x; };
   const id = chainId(sp.key);
   const proto = sp.protocol;
   const gen = generator(sp.scheduler ?? o.scheduler);
@@ -162,6 +166,23 @@ export function renderServicePort(sp: ServicePort, o: NftOptions, alloc: SlotAll
     return [`meta l4proto ${proto} dnat ip addr . port to numgen ${gen} mod ${eps.length} offset ${base} map @${endpointsMap(proto)}`];
   };
   const svcChain = `svc-${id}`;
+  const extIPs = [...sp.externalIPs, ...sp.loadBalancerIPs];
+  const plain = !extIPs.length && sp.nodePort === undefined && !sp.affinityTimeout && gen === 'random' && sp.clusterIP !== undefined;
+  if (plain && cl.length) {
+    // The common case, a ClusterIP with random choice: no chain of its own. Its element points at
+    // the shared chain for its protocol and endpoint count, which looks the endpoint up by
+    // (ClusterIP . proto . port . numgen) in that group's map — so 10k Services make a few
+    // chains, not 10k, and every nft run (which re-reads all chains) stays fast.
+    const g = groupName(proto, cl.length);
+    f.groups.push([proto, cl.length]);
+    el(MAP_SERVICE_IPS).set(`${sp.clusterIP} . ${proto} . ${sp.port}`, `goto ${g}`);
+    cl.forEach((e, i) => {
+      const k = `${sp.clusterIP} . ${proto} . ${sp.port} . ${i}`;
+      el(g).set(k, `${e.ip} . ${e.port}`);
+      f.conns.push([`${e.ip}:${e.port}/${proto}`, [g, k]]);
+    });
+    return f;
+  }
   if (cl.length) {
     // Traffic from outside the pod network (the node itself, the lan) is masqueraded so replies
     // come back through this node; pod-to-service traffic keeps its source.
@@ -170,9 +191,8 @@ export function renderServicePort(sp: ServicePort, o: NftOptions, alloc: SlotAll
   }
   if (sp.clusterIP) {
     const k = `${sp.clusterIP} . ${proto} . ${sp.port}`;
-    if (cl.length) f.elems[MAP_SERVICE_IPS].set(k, `goto ${svcChain}`); else f.elems[MAP_NOEP_IPS].set(k, `goto ${CHAIN_REJECT}`);
+    if (cl.length) el(MAP_SERVICE_IPS).set(k, `goto ${svcChain}`); else el(MAP_NOEP_IPS).set(k, `goto ${CHAIN_REJECT}`);
   }
-  const extIPs = [...sp.externalIPs, ...sp.loadBalancerIPs];
   if (!extIPs.length && sp.nodePort === undefined) return f;
   const extChain = `ext-${id}`;
   let extTarget: string | undefined;
@@ -192,11 +212,11 @@ export function renderServicePort(sp: ServicePort, o: NftOptions, alloc: SlotAll
   }
   for (const ip of extIPs) {
     const k = `${ip} . ${proto} . ${sp.port}`;
-    if (extTarget) f.elems[MAP_SERVICE_IPS].set(k, extTarget); else f.elems[MAP_NOEP_IPS].set(k, `goto ${CHAIN_REJECT}`);
+    if (extTarget) el(MAP_SERVICE_IPS).set(k, extTarget); else el(MAP_NOEP_IPS).set(k, `goto ${CHAIN_REJECT}`);
   }
   if (sp.nodePort !== undefined) {
     const k = `${proto} . ${sp.nodePort}`;
-    if (extTarget) f.elems[MAP_NODEPORTS].set(k, extTarget); else f.elems[MAP_NOEP_NODEPORTS].set(k, `goto ${CHAIN_REJECT}`);
+    if (extTarget) el(MAP_NODEPORTS).set(k, extTarget); else el(MAP_NOEP_NODEPORTS).set(k, `goto ${CHAIN_REJECT}`);
   }
   return f;
 }
@@ -206,7 +226,8 @@ export function baseTable(o: NftOptions): string {
   const nodePortMatch = o.nodePortAddresses.length ? `ip daddr { ${o.nodePortAddresses.join(', ')} }` : 'fib daddr type local';
   return [
     `table ${FAMILY} ${TABLE} {`,
-    `  map ${MAP_SERVICE_IPS} { type ipv4_addr . inet_proto . inet_service : verdict; }`,
+    // counter: connections per service address (plain ClusterIPs have no chain to count in).
+    `  map ${MAP_SERVICE_IPS} { type ipv4_addr . inet_proto . inet_service : verdict; counter; }`,
     `  map ${MAP_NODEPORTS} { type inet_proto . inet_service : verdict; }`,
     `  map ${MAP_NOEP_IPS} { type ipv4_addr . inet_proto . inet_service : verdict; }`,
     `  map ${MAP_NOEP_NODEPORTS} { type inet_proto . inet_service : verdict; }`,
@@ -229,11 +250,23 @@ export function baseTable(o: NftOptions): string {
   ].join('\n') + '\n';
 }
 
+/** A group's map and chain (created on first use, kept: they cost nothing when empty). */
+function groupObjects(proto: string, n: number, o: NftOptions): string[] {
+  const g = groupName(proto, n);
+  return [
+    `add map ${FAMILY} ${TABLE} ${g} { typeof ip daddr . meta l4proto . ${proto} dport . numgen random mod ${n} : ip daddr . ${proto} dport; counter; }`,
+    `add chain ${FAMILY} ${TABLE} ${g}`,
+    `add rule ${FAMILY} ${TABLE} ${g} ip saddr != ${o.clusterCIDR} meta mark set meta mark | ${MASQ_MARK}`,
+    `add rule ${FAMILY} ${TABLE} ${g} meta l4proto ${proto} dnat ip addr . port to ip daddr . meta l4proto . ${proto} dport . numgen random mod ${n} map @${g}`,
+  ];
+}
+
 /** What the kernel holds, as the proxier last wrote it. */
 interface Written {
   frags: Map<string, Fragment>;
   /** map → key → [value, owning service port] */
-  elems: Record<MapName, Map<string, [string, string]>>;
+  elems: Map<string, Map<string, [string, string]>>;
+  groups: Set<string>;
   slots: Map<number, string>;
   /** reference counts of shared set elements */
   hairpin: Map<string, number>;
@@ -244,7 +277,7 @@ interface Written {
 function emptyWritten(): Written {
   return {
     frags: new Map(),
-    elems: { [MAP_SERVICE_IPS]: new Map(), [MAP_NODEPORTS]: new Map(), [MAP_NOEP_IPS]: new Map(), [MAP_NOEP_NODEPORTS]: new Map() },
+    elems: new Map(MAPS.map((m) => [m, new Map()])), groups: new Set(),
     slots: new Map(), hairpin: new Map(), traffic: new Map(), alloc: new SlotAllocator(),
   };
 }
@@ -311,7 +344,8 @@ export class NftablesProxier implements Provider {
     const addCounters: string[] = [];
     const staleCounters: string[] = [];
     let chainsWritten = 0;
-    const elemBefore = Object.fromEntries(MAPS.map((m) => [m, new Map<string, string | undefined>()])) as Record<MapName, Map<string, string | undefined>>;
+    const elemBefore = new Map<string, Map<string, string | undefined>>();
+    const addGroups: string[] = [];
     const slotBefore = new Map<number, string | undefined>();
     const hairpin = new RefDiff(w.hairpin);
     const traffic = new RefDiff(w.traffic);
@@ -339,15 +373,23 @@ export class NftablesProxier implements Provider {
       for (const set of prev?.sets.keys() ?? []) if (!next?.sets.has(set)) staleSets.push(set);
       // Map elements, with an owner, so two ports sharing a key (a conflict the API should
       // have refused) cannot delete each other's element.
-      for (const m of MAPS) {
-        const em = w.elems[m];
-        for (const k of prev?.elems[m].keys() ?? []) {
-          if (em.get(k)?.[1] !== key || next?.elems[m].has(k)) continue;
-          if (!elemBefore[m].has(k)) elemBefore[m].set(k, em.get(k)![0]);
+      for (const [proto, n] of next?.groups ?? []) {
+        const g = groupName(proto, n);
+        if (!w.groups.has(g)) { w.groups.add(g); addGroups.push(...groupObjects(proto, n, this.o)); }
+      }
+      for (const m of new Set([...(prev?.elems.keys() ?? []), ...(next?.elems.keys() ?? [])])) {
+        let em = w.elems.get(m);
+        if (!em) w.elems.set(m, (em = new Map()));
+        let before = elemBefore.get(m);
+        if (!before) elemBefore.set(m, (before = new Map()));
+        const nm = next?.elems.get(m);
+        for (const k of prev?.elems.get(m)?.keys() ?? []) {
+          if (em.get(k)?.[1] !== key || nm?.has(k)) continue;
+          if (!before.has(k)) before.set(k, em.get(k)![0]);
           em.delete(k);
         }
-        for (const [k, v] of next?.elems[m] ?? []) {
-          if (!elemBefore[m].has(k)) elemBefore[m].set(k, em.get(k)?.[0]);
+        for (const [k, v] of nm ?? []) {
+          if (!before.has(k)) before.set(k, em.get(k)?.[0]);
           em.set(k, [v, key]);
         }
       }
@@ -359,13 +401,13 @@ export class NftablesProxier implements Provider {
 
     const delElems: string[] = [];
     const lines: string[] = full ? [`table ${FAMILY} ${TABLE}`, `delete table ${FAMILY} ${TABLE}`, baseTable(this.o)] : [];
-    lines.push(...addSets, ...addCounters, ...addChains, ...chainRules);
+    lines.push(...addGroups, ...addSets, ...addCounters, ...addChains, ...chainRules);
     const adds: [string, string[]][] = [];
-    for (const m of MAPS) {
+    for (const [m, before] of elemBefore) {
       const add: string[] = [];
-      for (const [k, was0] of elemBefore[m]) {
+      for (const [k, was0] of before) {
         const was = full ? undefined : was0;
-        const now = w.elems[m].get(k)?.[0];
+        const now = w.elems.get(m)!.get(k)?.[0];
         if (was === now) continue;
         if (was !== undefined) delElems.push(`delete element ${FAMILY} ${TABLE} ${m} { ${k} }`);
         if (now !== undefined) add.push(`${k} : ${now}`);
@@ -417,7 +459,7 @@ export class NftablesProxier implements Provider {
 
   elementCount(): number {
     let n = this.w.slots.size + this.w.hairpin.size + this.w.traffic.size;
-    for (const m of MAPS) n += this.w.elems[m].size;
+    for (const m of this.w.elems.values()) n += m.size;
     return n;
   }
 
@@ -427,12 +469,23 @@ export class NftablesProxier implements Provider {
    */
   async counters(): Promise<TrafficCounters> {
     const out: TrafficCounters = { services: new Map(), endpoints: new Map() };
-    const [named, traffic, ...maps] = await Promise.all([
+    const groups = [...this.w.groups];
+    const [named, traffic, svcIPs, ...maps] = await Promise.all([
       nftList(['list', 'counters', 'table', FAMILY, TABLE], this.o.netns),
       nftList(['list', 'set', FAMILY, TABLE, SET_EP_TRAFFIC], this.o.netns),
+      nftList(['list', 'map', FAMILY, TABLE, MAP_SERVICE_IPS], this.o.netns),
       ...PROTOCOLS.map((p) => nftList(['list', 'map', FAMILY, TABLE, endpointsMap(p)], this.o.netns)),
+      ...groups.map((g) => nftList(['list', 'map', FAMILY, TABLE, g], this.o.netns)),
     ]);
-    const slots = maps.join('\n');
+    const slots = maps.slice(0, PROTOCOLS.length).join('\n');
+    // "key counter packets N bytes B : value" → key → packets
+    const elementCounts = (text: string) => {
+      const m = new Map<string, number>();
+      for (const x of text.matchAll(/([\d.]+(?: \. \w+)*) counter packets (\d+) bytes \d+ :/g)) m.set(x[1]!, Number(x[2]));
+      return m;
+    };
+    const perVIP = elementCounts(svcIPs);
+    const perGroup = new Map(groups.map((g, i) => [g, elementCounts(maps[PROTOCOLS.length + i]!)]));
     const counter = new Map<string, number>();
     for (const m of named.matchAll(/counter (\S+) \{\s*packets (\d+) bytes (\d+)/g)) counter.set(m[1]!, Number(m[2]));
     const slot = new Map<number, number>();
@@ -446,10 +499,12 @@ export class NftablesProxier implements Provider {
         const [ip, proto, port] = e.split(' . ');
         svcBytes += bytes.get(`${ip}:${port}/${proto}`) ?? 0;
       }
-      out.services.set(key, { connections: (counter.get(`svc-${id}`) ?? 0) + (counter.get(`ext-${id}`) ?? 0), bytes: svcBytes });
+      let conns = (counter.get(`svc-${id}`) ?? 0) + (counter.get(`ext-${id}`) ?? 0);
+      if (f.groups.length) for (const k of f.elems.get(MAP_SERVICE_IPS)!.keys()) conns += perVIP.get(k) ?? 0;
+      out.services.set(key, { connections: conns, bytes: svcBytes });
       for (const [ep, where] of f.conns) {
         const cur = out.endpoints.get(ep) ?? { connections: 0, bytes: bytes.get(ep) ?? 0 };
-        cur.connections += (typeof where === 'number' ? slot.get(where) : counter.get(where)) ?? 0;
+        cur.connections += (typeof where === 'number' ? slot.get(where) : typeof where === 'string' ? counter.get(where) : perGroup.get(where[0])?.get(where[1])) ?? 0;
         out.endpoints.set(ep, cur);
       }
     }
