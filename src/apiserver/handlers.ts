@@ -44,25 +44,36 @@ export interface ResourceRequest extends Route {
   onWatchEnd?: () => void;
 }
 
+const routeTables = new WeakMap<readonly ResourceInfo[], Map<string, ResourceInfo>>();
+
+function lookup(resources: readonly ResourceInfo[], group: string, version: string, resource: string): ResourceInfo | undefined {
+  let t = routeTables.get(resources);
+  if (!t) {
+    t = new Map(resources.map((r) => [`${r.group}/${r.version}/${r.resource}`, r]));
+    routeTables.set(resources, t);
+  }
+  return t.get(`${group}/${version}/${resource}`);
+}
+
 /** Map a URL path under /api or /apis to a resource route, or undefined for 404. */
 export function route(parts: string[], resources: readonly ResourceInfo[]): Route | undefined {
   let group = '';
   let version: string | undefined;
-  let rest: string[];
-  if (parts[0] === 'api') { version = parts[1]; rest = parts.slice(2); } else { group = parts[1] ?? ''; version = parts[2]; rest = parts.slice(3); }
+  let i: number;
+  if (parts[0] === 'api') { version = parts[1]; i = 2; } else { group = parts[1] ?? ''; version = parts[2]; i = 3; }
   if (!version) return undefined;
   let watchPath = false;
-  if (rest[0] === 'watch') { watchPath = true; rest = rest.slice(1); }
+  if (parts[i] === 'watch') { watchPath = true; i++; }
   let namespace: string | undefined;
-  if (rest[0] === 'namespaces' && rest.length >= 3) {
-    const inner = resources.find((r) => r.group === group && r.version === version && r.resource === rest[2] && r.namespaced);
-    if (inner) { namespace = rest[1]; rest = rest.slice(2); }
+  if (parts[i] === 'namespaces' && parts.length - i >= 3) {
+    const inner = lookup(resources, group, version, parts[i + 2]!);
+    if (inner?.namespaced) { namespace = parts[i + 1]; i += 2; }
   }
-  const info = resources.find((r) => r.group === group && r.version === version && r.resource === rest[0]);
+  const info = lookup(resources, group, version, parts[i] ?? '');
   if (!info) return undefined;
-  const subresource = rest.slice(2).join('/') || undefined;
-  if (subresource && !info.subresources.includes(subresource.split('/')[0]!)) return undefined;
-  return { info, namespace, name: rest[1], subresource, watchPath };
+  const subresource = parts.length > i + 2 ? parts.slice(i + 2).join('/') : undefined;
+  if (subresource && !info.subresources.includes(parts[i + 2]!)) return undefined;
+  return { info, namespace, name: parts[i + 1], subresource, watchPath };
 }
 
 export function verbOf(method: string, r: Route, q: URLSearchParams): string {
@@ -166,7 +177,7 @@ export async function handleResource(r: ResourceRequest): Promise<void> {
       if (name) throw methodNotAllowed();
       if (!info.verbs.includes('create')) throw methodNotAllowed();
       const body = decodeObjectBody(await readBody(req), req.headers['content-type']) as KubeObject;
-      const created = await storage.create(info, namespace, body, writeOpts(q, undefined, warnings));
+      const created = await storage.create(info, namespace, body, { ...writeOpts(q, undefined, warnings), bodyOwned: true });
       return sendObject(r, 201, created, format, warningHeaders(warnings));
     }
     case 'PUT': {

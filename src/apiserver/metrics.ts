@@ -28,8 +28,18 @@ export class ApiMetrics {
     new client.Gauge({ name: 'apiserver_storage_revision', help: 'The store revision (every write bumps it; it is the newest resourceVersion).', registers: [this.registry], async collect() { this.set(await store.currentRevision()); } });
   }
 
+  // Label-bound children, looked up once per label set (prom-client hashes labels on every call).
+  private readonly counters = new Map<string, client.Counter.Internal>();
+  private readonly histograms = new Map<string, client.Histogram.Internal<string>>();
+
   observe(verb: string, resource: string, code: number, startNs: bigint): void {
-    this.requests.inc({ verb, resource, code: String(code) });
-    this.latency.observe({ verb, resource }, Number(process.hrtime.bigint() - startNs) / 1e9);
+    const k = `${verb} ${resource}`;
+    const kc = `${k} ${code}`;
+    let c = this.counters.get(kc);
+    if (!c) { c = this.requests.labels(verb, resource, String(code)); this.counters.set(kc, c); }
+    let h = this.histograms.get(k);
+    if (!h) { h = this.latency.labels(verb, resource); this.histograms.set(k, h); }
+    c.inc();
+    h.observe(Number(process.hrtime.bigint() - startNs) / 1e9);
   }
 }

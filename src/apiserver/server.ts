@@ -14,7 +14,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { KUBE_VERSION, RESOURCES } from '../api/registry.js';
 import { openapiV3Document, openapiV3Index } from '../api/openapi.js';
 import type { Store } from '../store/types.js';
-import { HttpError } from './errors.js';
+import { HttpError, badRequest } from './errors.js';
 import { Storage, matches } from './storage.js';
 import { aggregated, apiGroup, apiGroupList, apiVersions, resourceList } from './discovery.js';
 import { ensurePki, writeKubeconfigs } from './pki.js';
@@ -61,6 +61,13 @@ function log(msg: string, extra: Record<string, unknown> = {}): void {
   console.error(JSON.stringify({ time: new Date().toISOString(), component: 'apiserver', msg, ...extra }));
 }
 
+/** Path segments, percent-decoded only when they need it. */
+function splitPath(path: string): string[] {
+  const parts = path.split('/').filter(Boolean);
+  if (!path.includes('%')) return parts;
+  try { return parts.map(decodeURIComponent); } catch { throw badRequest(`invalid URL path escape in ${JSON.stringify(path)}`); }
+}
+
 const NOT_FOUND = () => new HttpError(404, 'NotFound', 'the server could not find the requested resource');
 
 function sendError(resp: http.ServerResponse, e: unknown): void {
@@ -89,13 +96,16 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     return given.length === tokenBuf.length && timingSafeEqual(given, tokenBuf);
   };
 
+  const onWatchStart = () => { metrics.watchers++; };
+  const onWatchEnd = () => { metrics.watchers--; };
+
   const handle = async (req: http.IncomingMessage, resp: http.ServerResponse, trusted: boolean): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://apiserver');
     const path = url.pathname;
     if (!trusted && !PUBLIC_PATHS.has(path) && !authorized(req)) {
       return sendBody(resp, 401, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
     }
-    const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+    const parts = splitPath(path);
     if (parts[0] === 'api' || parts[0] === 'apis') {
       const accept = req.headers.accept ?? '';
       // Discovery documents.
@@ -126,12 +136,14 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       if (!r) throw NOT_FOUND();
       const verb = verbOf(req.method ?? 'GET', r, url.searchParams);
       const t0 = process.hrtime.bigint();
-      resp.once('finish', () => metrics.observe(verb, r.info.resource, resp.statusCode, t0));
-      return handleResource({
-        ...r, req, resp, url, storage, verb,
-        onWatchStart: () => { metrics.watchers++; },
-        onWatchEnd: () => { metrics.watchers--; },
-      });
+      try {
+        await handleResource({ ...r, req, resp, url, storage, verb, onWatchStart, onWatchEnd });
+      } catch (e) {
+        sendError(resp, e);
+      }
+      // Watches count when their stream is set up; their duration is not a request latency.
+      metrics.observe(verb, r.info.resource, resp.statusCode, t0);
+      return;
     }
     switch (path) {
       case '/version': return sendBody(resp, 200, VERSION_INFO);
@@ -166,7 +178,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     socket.on('error', () => socket.destroy());
     if (!trusted && !authorized(req)) { socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'); return; }
     const url = new URL(req.url ?? '/', 'http://apiserver');
-    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    const parts = splitPath(url.pathname);
     handleUpgrade(req, socket, head, parts[0] === 'api' ? route(parts, RESOURCES) : undefined, storage, url);
   };
 

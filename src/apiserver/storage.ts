@@ -33,6 +33,8 @@ export interface WriteOpts {
   fieldValidation?: FieldValidation;
   subresource?: string;
   force?: boolean;
+  /** The body was decoded for this request alone: no defensive copy needed. */
+  bodyOwned?: boolean;
   /** Internal: the object already carries its managedFields (server-side apply create). */
   managedFieldsKept?: boolean;
   /** Filled with warnings for the Warning header. */
@@ -68,11 +70,18 @@ const WAIT_FOR_RV_MS = 3000;
 
 export interface Selector { labels: Requirement[] | null; fields: FieldRequirement[] }
 
+const NAMESPACES = res('namespaces');
 const KINDS_WITH_STATUS = new Set(RESOURCES.filter((r) => r.subresources.includes('status')).map((r) => r.kind));
 const MAX_CAS_RETRIES = 8;
 
+let nowSecond = 0;
+let nowText = '';
+/** RFC 3339 time to the second (as metav1.Time), computed once per second on the hot path. */
 export function now(): string {
-  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const ms = Date.now();
+  const sec = Math.floor(ms / 1000);
+  if (sec !== nowSecond) { nowSecond = sec; nowText = new Date(sec * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'); }
+  return nowText;
 }
 
 function storeError(e: unknown, info: ResourceInfo, name: string): never {
@@ -162,6 +171,7 @@ export class Storage {
   readonly nodePorts: PortAllocator;
   readonly caches: WatchCaches;
   private readonly json = new WeakMap<object, string>();
+  private readonly namespaceState = new Map<string, { rev: number; terminating: boolean }>();
 
   constructor(readonly store: Store, opts: StorageOptions = {}) {
     this.clusterIPs = new IPAllocator(opts.serviceCIDR ?? '10.96.0.0/12');
@@ -314,11 +324,16 @@ export class Storage {
   private async namespaceGuard(info: ResourceInfo, ns: string | undefined, name: string): Promise<void> {
     if (!info.namespaced) return;
     if (!ns) throw badRequest('the namespace of the object must be set');
-    const nsInfo = res('namespaces');
-    const e = await this.store.get(storageKey(nsInfo, undefined, ns));
+    const e = await this.store.get(storageKey(NAMESPACES, undefined, ns));
     if (!e) throw namespaceNotFound(ns);
-    const nsObj = JSON.parse(e.value) as Obj;
-    if (nsObj.metadata?.deletionTimestamp || nsObj.status?.phase === 'Terminating') throw forbiddenTerminating(info, name, ns);
+    // The namespace is parsed again only when it changed (a create reads it every time).
+    let known = this.namespaceState.get(ns);
+    if (!known || known.rev !== e.modRevision) {
+      const nsObj = JSON.parse(e.value) as Obj;
+      known = { rev: e.modRevision, terminating: !!nsObj.metadata?.deletionTimestamp || nsObj.status?.phase === 'Terminating' };
+      this.namespaceState.set(ns, known);
+    }
+    if (known.terminating) throw forbiddenTerminating(info, name, ns);
   }
 
   private checkFields(obj: KubeObject, info: ResourceInfo, o: WriteOpts): void {
@@ -429,7 +444,8 @@ export class Storage {
   // ---- create ----
 
   async create(info: ResourceInfo, ns: string | undefined, body: KubeObject, o: WriteOpts = {}): Promise<KubeObject> {
-    const obj = clone(body) as Obj;
+    // A body decoded for this request is ours to change; anything else is copied first.
+    const obj = (o.bodyOwned ? body : clone(body)) as Obj;
     if (obj.kind && obj.kind !== info.kind) throw badRequest(`the API version in the data (${obj.apiVersion}) does not match the expected API version (${groupVersion(info)}) or kind ${obj.kind} is not ${info.kind}`);
     obj.apiVersion = groupVersion(info);
     obj.kind = info.kind;
