@@ -40,18 +40,24 @@ function sp(i: number, eps: { ip: string; port: number }[], port = 80): ServiceP
   return {
     key: `bench/s${i}:http/tcp`, namespace: 'bench', name: `s${i}`, portName: 'http', protocol: 'tcp', port,
     clusterIP: `10.${96 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, externalIPs: [], loadBalancerIPs: [], externalLocal: false, internalLocal: false,
-    endpoints: eps.map((e) => ({ ...e, ready: true, serving: true, terminating: false, nodeName: 'n0' })),
+    // Endpoints spread over 100 nodes (this node is n0), as in a real cluster of that size.
+    endpoints: eps.map((e, k) => ({ ...e, ready: true, serving: true, terminating: false, nodeName: `n${(i * 10 + k) % 100}` })),
   };
 }
 function fakeEndpoints(i: number, n: number): { ip: string; port: number }[] {
   return Array.from({ length: n }, (_, k) => ({ ip: `10.${100 + k}.${(i >> 8) & 255}.${i & 255}`, port: 8080 }));
 }
-function opts(node: string, ip: string, netns?: string): BackendOptions {
-  return { nodeName: node, nodeIP: ip, clusterCIDR: CIDR, scheduler: 'random', nodePortAddresses: [], netns };
+function opts(node: string, ip: string, netns?: string, endpointCounters = true): BackendOptions {
+  return { nodeName: node, nodeIP: ip, clusterCIDR: CIDR, scheduler: 'random', nodePortAddresses: [], netns, endpointCounters };
 }
 function provider(mode: string, o: BackendOptions, backend?: 'nft' | 'legacy'): Provider {
   return newProvider({ mode, ...o, iptablesBackend: backend, minSyncMs: 0, syncPeriodMs: 0, healthzBind: '', metricsBind: '' });
 }
+/**
+ * Cases not run, with the reason (measured in an earlier run of this bench): iptables-nft-restore
+ * --noflush declaring 110k chains did not finish within 6 minutes.
+ */
+const SKIP: Record<string, string> = { 'svcplane iptables-nft@10000': 'not finished after 6 min (iptables-nft-restore with 110k chains); not re-run' };
 const table = (head: string[], rows: (string | number)[][]) => [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 const fmt = (x: number, d = 2) => x.toFixed(d);
 
@@ -102,6 +108,13 @@ async function benchSync(): Promise<void> {
         const one = await time(() => p.sync({ ports: next, changed: new Set([next.at(-1)!.key]) }));
         return { full, one };
       }],
+      ['svcplane nftables --endpoint-counters=false', async (ns) => {
+        const p = provider('nftables', opts('n0', '172.18.0.2', ns, false));
+        const full = await time(() => p.sync({ ports }));
+        const next = [...ports.slice(0, -1), changedPort()];
+        const one = await time(() => p.sync({ ports: next, changed: new Set([next.at(-1)!.key]) }));
+        return { full, one };
+      }],
       ['svcplane iptables-nft', async (ns) => {
         const p = provider('iptables', opts('n0', '172.18.0.2', ns), 'nft');
         const full = await time(() => p.sync({ ports }));
@@ -125,6 +138,8 @@ async function benchSync(): Promise<void> {
       }],
     ];
     for (const [name, fn] of cases) {
+      const skip = SKIP[`${name}@${n}`];
+      if (skip) { rows.push([name, n, skip, '']); res.push({ backend: name, services: n, skipped: skip }); continue; }
       const ns = `svp-bench-${process.pid}`;
       runSync(['ip', 'netns', 'add', ns], { allowFail: true });
       try {

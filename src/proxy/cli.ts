@@ -27,6 +27,7 @@ export function register(program: Command): void {
     .option('--nodeport-addresses <cidrs>', 'comma-separated CIDRs NodePorts answer on (default: every local address, 127.0.0.1 included)', '')
     .option('--healthz-bind-address <addr>', '/healthz address ("" to disable)', '0.0.0.0:10256')
     .option('--metrics-bind-address <addr>', '/metrics address ("" to disable)', '127.0.0.1:10249')
+    .option('--endpoint-counters <bool>', 'per-endpoint kernel counters (connections, bytes); turn off at ~100k endpoints', 'true')
     .option('--cleanup', 'remove the rules of every proxy mode and exit')
     .action(async (o) => {
       if (o.cleanup) { const removed = await cleanupLeftovers(undefined); console.error(JSON.stringify({ component: 'proxy', msg: 'cleaned up', removed })); return; }
@@ -38,6 +39,7 @@ export function register(program: Command): void {
         client, nodeName: o.hostnameOverride, nodeIP: o.nodeIp, mode: o.proxyMode, scheduler: o.scheduler, clusterCIDR: o.clusterCidr,
         minSyncMs: parseDuration(o.minSyncPeriod), syncPeriodMs: parseDuration(o.syncPeriod), healthzBind: o.healthzBindAddress, metricsBind: o.metricsBindAddress,
         nodePortAddresses: String(o.nodeportAddresses).split(',').map((s) => s.trim()).filter(Boolean), iptablesBackend: o.iptablesBackend as IptablesBackend,
+        endpointCounters: o.endpointCounters !== 'false',
       });
       const stop = () => { void p.stop().then(() => process.exit(0)); };
       process.once('SIGTERM', stop);

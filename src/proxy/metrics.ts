@@ -8,6 +8,9 @@
 import prom from 'prom-client';
 import type { Provider, ServicePort } from './types.js';
 
+/** Kernel counters are re-read at most this often. */
+export const COUNTERS_MIN_REUSE_MS = 5000;
+
 export class ProxyMetrics {
   readonly registry = new prom.Registry();
   readonly syncDuration = new prom.Histogram({ name: 'kubeproxy_sync_proxy_rules_duration_seconds', help: 'SyncProxyRules latency in seconds.', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [this.registry] });
@@ -20,9 +23,18 @@ export class ProxyMetrics {
 
   constructor(provider: () => Provider, ports: () => ServicePort[]) {
     prom.collectDefaultMetrics({ register: this.registry });
-    // One backend read per scrape feeds all four counter families.
+    // One backend read feeds all four counter families; it is reused for a while (at 10k
+    // Services listing the kernel's counters takes seconds), at least twice as long as it took.
     let pending: Promise<Awaited<ReturnType<Provider['counters']>>> | undefined;
-    const read = () => (pending ??= provider().counters().finally(() => setTimeout(() => { pending = undefined; }, 0)));
+    let until = 0;
+    const read = () => {
+      if (pending && Date.now() < until) return pending;
+      const t0 = Date.now();
+      pending = provider().counters();
+      void pending.then(() => { until = Date.now() + Math.max(COUNTERS_MIN_REUSE_MS, 2 * (Date.now() - t0)); }, () => { until = 0; });
+      until = Infinity;
+      return pending;
+    };
     const svcLabels = ['namespace', 'service', 'port', 'protocol'];
     const forServices = (field: 'connections' | 'bytes') => async function (this: prom.Gauge<string>) {
       const c = await read();

@@ -51,6 +51,8 @@ export interface ProxyOptions {
   iptablesBackend?: IptablesBackend;
   /** Program another namespace (tests; nftables and iptables only). */
   netns?: string;
+  /** Per-endpoint kernel counters (default true). */
+  endpointCounters?: boolean;
   /** Bind healthCheckNodePort servers here (default 0.0.0.0). */
   healthCheckBindHost?: string;
 }
@@ -84,7 +86,7 @@ export function validateOptions(o: Pick<ProxyOptions, 'mode' | 'scheduler'>): vo
 }
 
 export function newProvider(o: ProxyOptions): Provider {
-  const b: BackendOptions = { nodeName: o.nodeName, nodeIP: o.nodeIP, clusterCIDR: o.clusterCIDR, scheduler: o.scheduler, nodePortAddresses: o.nodePortAddresses ?? [], netns: o.netns };
+  const b: BackendOptions = { nodeName: o.nodeName, nodeIP: o.nodeIP, clusterCIDR: o.clusterCIDR, scheduler: o.scheduler, nodePortAddresses: o.nodePortAddresses ?? [], netns: o.netns, endpointCounters: o.endpointCounters };
   if (o.mode === 'iptables') return new IptablesProxier({ ...b, backend: o.iptablesBackend ?? 'nft' });
   if (o.mode === 'userspace') return new UserspaceProxier(b);
   return new NftablesProxier(b);

@@ -82,6 +82,13 @@ export interface BackendOptions {
   scheduler: string;
   /** Addresses NodePorts answer on, as CIDRs (kube-proxy's --nodeport-addresses); empty = every local address. */
   nodePortAddresses: string[];
+  /**
+   * Per-endpoint kernel counters (nftables: connections on every endpoint map element, bytes in
+   * a set matched on every forwarded packet). Default on; at ~100k endpoints they make syncs
+   * and scrapes markedly slower (bench/results/proxy.md), so they can be turned off
+   * (per-Service connection counters stay).
+   */
+  endpointCounters?: boolean;
   /** Run system commands inside this namespace (tests); undefined = the current one. */
   netns?: string;
 }

@@ -131,7 +131,7 @@ export function renderServicePort(sp: ServicePort, o: NftOptions, alloc: SlotAll
   for (const e of new Set([...cl, ...ex])) {
     // Only a pod on this node can reach itself through this node's rules.
     if (!e.nodeName || e.nodeName === o.nodeName) f.hairpin.push(`${e.ip} . ${e.ip}`);
-    f.traffic.push(`${e.ip} . ${proto} . ${e.port}`);
+    if (o.endpointCounters !== false) f.traffic.push(`${e.ip} . ${proto} . ${e.port}`);
   }
   /** Rules (in chain `counter`'s chain) that pick an endpoint of `eps` and DNAT to it. */
   const pick = (eps: ProxyEndpoint[], which: string, counter: string): string[] => {
@@ -232,7 +232,7 @@ export function baseTable(o: NftOptions): string {
     `  map ${MAP_NOEP_IPS} { type ipv4_addr . inet_proto . inet_service : verdict; }`,
     `  map ${MAP_NOEP_NODEPORTS} { type inet_proto . inet_service : verdict; }`,
     // typeof: nft has no named type for numgen's integer.
-    ...PROTOCOLS.map((p) => `  map ${endpointsMap(p)} { typeof numgen inc mod 2 : ip daddr . ${p} dport; counter; }`),
+    ...PROTOCOLS.map((p) => `  map ${endpointsMap(p)} { typeof numgen inc mod 2 : ip daddr . ${p} dport;${o.endpointCounters === false ? '' : ' counter;'} }`),
     `  set ${SET_HAIRPIN} { type ipv4_addr . ipv4_addr; }`,
     `  set ${SET_EP_TRAFFIC} { type ipv4_addr . inet_proto . inet_service; counter; }`,
     `  chain ${CHAIN_REJECT} { meta l4proto tcp reject with tcp reset; reject; }`,
@@ -254,7 +254,7 @@ export function baseTable(o: NftOptions): string {
 function groupObjects(proto: string, n: number, o: NftOptions): string[] {
   const g = groupName(proto, n);
   return [
-    `add map ${FAMILY} ${TABLE} ${g} { typeof ip daddr . meta l4proto . ${proto} dport . numgen random mod ${n} : ip daddr . ${proto} dport; counter; }`,
+    `add map ${FAMILY} ${TABLE} ${g} { typeof ip daddr . meta l4proto . ${proto} dport . numgen random mod ${n} : ip daddr . ${proto} dport;${o.endpointCounters === false ? '' : ' counter;'} }`,
     `add chain ${FAMILY} ${TABLE} ${g}`,
     `add rule ${FAMILY} ${TABLE} ${g} ip saddr != ${o.clusterCIDR} meta mark set meta mark | ${MASQ_MARK}`,
     `add rule ${FAMILY} ${TABLE} ${g} meta l4proto ${proto} dnat ip addr . port to ip daddr . meta l4proto . ${proto} dport . numgen random mod ${n} map @${g}`,
@@ -472,10 +472,10 @@ export class NftablesProxier implements Provider {
     const groups = [...this.w.groups];
     const [named, traffic, svcIPs, ...maps] = await Promise.all([
       nftList(['list', 'counters', 'table', FAMILY, TABLE], this.o.netns),
-      nftList(['list', 'set', FAMILY, TABLE, SET_EP_TRAFFIC], this.o.netns),
+      this.o.endpointCounters === false ? Promise.resolve('') : nftList(['list', 'set', FAMILY, TABLE, SET_EP_TRAFFIC], this.o.netns),
       nftList(['list', 'map', FAMILY, TABLE, MAP_SERVICE_IPS], this.o.netns),
-      ...PROTOCOLS.map((p) => nftList(['list', 'map', FAMILY, TABLE, endpointsMap(p)], this.o.netns)),
-      ...groups.map((g) => nftList(['list', 'map', FAMILY, TABLE, g], this.o.netns)),
+      ...PROTOCOLS.map((p) => (this.o.endpointCounters === false ? Promise.resolve('') : nftList(['list', 'map', FAMILY, TABLE, endpointsMap(p)], this.o.netns))),
+      ...groups.map((g) => (this.o.endpointCounters === false ? Promise.resolve('') : nftList(['list', 'map', FAMILY, TABLE, g], this.o.netns))),
     ]);
     const slots = maps.slice(0, PROTOCOLS.length).join('\n');
     // "key counter packets N bytes B : value" → key → packets
