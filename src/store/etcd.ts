@@ -19,8 +19,9 @@ import { isRecoverableError } from 'etcd3';
 import { StoreError, type ListOptions, type ListResult, type Store, type StoreEntry, type StoreEvent, type Watcher } from './types.js';
 import { tooOld } from './history.js';
 
-/** Where the compacted revision is recorded (kube-apiserver's key name). */
-export const COMPACT_KEY = 'compact_rev_key';
+import { COMPACT_KEY } from './constants.js';
+
+export { COMPACT_KEY };
 /** Deadline of one unary call; past it the call fails as Unavailable. */
 const CALL_DEADLINE_MS = 5_000;
 /** How long createEtcdStore() tries to reach etcd before giving up. */
@@ -117,7 +118,7 @@ export class EtcdStore implements Store {
     const start = opts.startAfter !== undefined && opts.startAfter >= prefix ? opts.startAfter + '\0' : prefix;
     if (opts.revision && opts.revision < this.compacted) throw tooOld(opts.revision, this.compacted);
     const r = await this.call(() => this.client.kv.range({
-      key: enc(start), range_end: enc(prefixEnd(prefix)), limit,
+      key: enc(start || '\0'), range_end: enc(prefixEnd(prefix)), limit,
       // A fixed revision reads the same on every member: serve it locally.
       ...(opts.revision ? { revision: opts.revision, serializable: true } : {}),
     })).catch((e: unknown) => {
@@ -130,7 +131,7 @@ export class EtcdStore implements Store {
   }
 
   async count(prefix: string): Promise<number> {
-    const r = await this.call(() => this.client.kv.range({ key: enc(prefix), range_end: enc(prefixEnd(prefix)), count_only: true }));
+    const r = await this.call(() => this.client.kv.range({ key: enc(prefix || '\0'), range_end: enc(prefixEnd(prefix)), count_only: true }));
     return Number(r.count);
   }
 
@@ -276,7 +277,7 @@ class EtcdWatch {
       };
       stream.on('error', lost);
       stream.on('end', () => lost());
-      stream.write({ create_request: { key: enc(this.prefix), range_end: enc(prefixEnd(this.prefix)), start_revision: this.lastRev + 1, prev_kv: true, progress_notify: true } });
+      stream.write({ create_request: { key: enc(this.prefix || '\0'), range_end: enc(prefixEnd(this.prefix)), start_revision: this.lastRev + 1, prev_kv: true, progress_notify: true } });
     }).catch((e: Error) => {
       if (!settled && first) { settle(e); return; }
       this.broken(e, false);
@@ -342,7 +343,7 @@ function entry(kv: IKeyValue): StoreEntry {
   return { key: kv.key.toString(), value: kv.value.toString(), modRevision: Number(kv.mod_revision), createRevision: Number(kv.create_revision) };
 }
 
-/** etcd's range end for a prefix: the prefix with its last byte incremented. */
+/** etcd's range end for a prefix: the prefix with its last byte incremented ("\0" = every key). */
 export function prefixEnd(prefix: string): string {
   if (prefix === '') return '\0';
   return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
