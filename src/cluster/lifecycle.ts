@@ -4,7 +4,7 @@
  * every node is Ready; stop and remove everything it created.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { res } from '../api/registry.js';
 import type { Node } from '../api/types.js';
@@ -172,6 +172,24 @@ function removeClusterNetns(name: string): void {
   for (const ns of all.sort((a, b) => order(a) - order(b))) deleteNetns(ns);
 }
 
+/** Pids (other than ours) whose command line names the data dir: components a dying supervisor was restarting. */
+function pidsUsing(dataDir: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    const pid = Number(d);
+    if (!pid || pid === process.pid) continue;
+    try { if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(dataDir)) out.push(pid); } catch { /* exited */ }
+  }
+  return out;
+}
+
+async function killByDataDir(dataDir: string): Promise<void> {
+  for (const pid of pidsUsing(dataDir)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  await waitFor(async () => pidsUsing(dataDir).every((pid) => {
+    try { return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') ?? true; } catch { return true; }
+  }), 5000, 50);
+}
+
 export interface DownOptions { name: string; dataDir?: string; purge?: boolean; out?: (l: string) => void }
 
 export async function down(o: DownOptions): Promise<void> {
@@ -195,6 +213,7 @@ export async function down(o: DownOptions): Promise<void> {
   }
   const before = clusterNetns(o.name).length;
   removeClusterNetns(o.name);
+  await killByDataDir(dataDir);
   for (const f of ['apiserver.sock', 'supervisor.pid']) rmSync(`${dataDir}/${f}`, { force: true });
   rmSync(`${dataDir}/kubelet`, { recursive: true, force: true });
   if (o.purge) rmSync(dataDir, { recursive: true, force: true });
