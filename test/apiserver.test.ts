@@ -24,7 +24,8 @@ describe('API server with stock kubectl', { timeout: 300_000 }, () => {
   };
   const k = (...args: string[]) => { const r = kubectl(args); assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.err}`); return r.out; };
   const startServer = async () => {
-    server = spawn(join(ROOT, 'bin', 'svcplane'), ['apiserver', '--data-dir', dir, '--store', 'sqlite', '--secure-port', String(PORT)], { stdio: 'ignore' });
+    // From the sources (not a possibly stale dist/ build): this tests the code in the tree.
+    server = spawn(join(ROOT, 'bin', 'svcplane'), ['apiserver', '--data-dir', dir, '--store', 'sqlite', '--secure-port', String(PORT)], { stdio: 'ignore', env: { ...process.env, SVCPLANE_FROM_SOURCE: '1' } });
     for (let i = 0; i < 100; i++) {
       const r = spawnSync('curl', ['-sk', `https://127.0.0.1:${PORT}/healthz`], { encoding: 'utf8' });
       if (r.stdout === 'ok') return;
@@ -41,12 +42,62 @@ describe('API server with stock kubectl', { timeout: 300_000 }, () => {
     assert.match(k('get', 'svc', 'kubernetes'), /^kubernetes\s+ClusterIP\s+10\.96\.0\.1\s+<none>\s+443\/TCP/m);
   });
 
+  it('applies every example manifest; get, describe and output formats show the notes\' columns', () => {
+    const ex = (f: string) => join(EXAMPLES, f);
+    const base = ['dev-namespace.yaml', 'prod-namespace.yaml', 'myapp-deployment.yaml', 'myapp-service.yaml', 'stateful-nginx.yaml', 'nginx-service-clusterip.yaml',
+      'frontend-deployment.yaml', 'backend-deployment.yaml', 'frontend-service.yaml', 'backend-service.yaml', 'nginx-service-deployment.yaml',
+      'my-service-externalname.yaml', 'variants-example-externalname.yaml', 'variants-myapp-loadbalancer.yaml', 'variants-myapp-session-affinity.yaml',
+      'variants-nginx-app-local.yaml', 'toolbox.yaml'];
+    for (const f of base) assert.doesNotMatch(k('apply', '-f', ex(f)), /unchanged/, f);
+    // Alternatives that share a name: each applied, checked, then removed.
+    for (const [f, ns, name] of [['svc-nginx-headless.yaml', 'dev', 'svc-nginx'], ['svc-nginx-nodeport.yaml', 'dev', 'svc-nginx'], ['svc-nginx-externalname.yaml', 'dev', 'svc-nginx'],
+      ['my-service-without-selector.yaml', 'default', 'my-service'], ['my-service-selector.yaml', 'default', 'my-service']] as const) {
+      assert.match(k('apply', '-f', ex(f)), / created/, f);
+      k('delete', 'svc', '-n', ns, name);
+    }
+    const tab = kubectl(['apply', '-f', ex('svc-nginx-nodeport-as-in-notes.yaml')]);
+    assert.notEqual(tab.code, 0);
+    assert.match(tab.err, /yaml: line \d+: found (a tab character|character that cannot start any token)/);
+
+    const cols = (line: string) => line.trim().split(/\s{2,}/);
+    const [svcHdr, ...svcRows] = k('get', 'svc', '-A', '-o', 'wide').trim().split('\n');
+    assert.deepEqual(cols(svcHdr!), ['NAMESPACE', 'NAME', 'TYPE', 'CLUSTER-IP', 'EXTERNAL-IP', 'PORT(S)', 'AGE', 'SELECTOR']);
+    const row = (name: string) => cols(svcRows.find((l) => cols(l)[1] === name)!);
+    assert.deepEqual([row('myapp')[2], row('myapp')[5], row('myapp')[7]], ['ClusterIP', '38080/TCP', 'app=myapp']);
+    assert.deepEqual([row('nginx-app')[2], row('nginx-app')[5]], ['NodePort', '8080:32380/TCP']);
+    assert.deepEqual([row('my-service')[2], row('my-service')[4], row('my-service')[3]], ['ExternalName', 'my.database.example.com', '<none>']);
+    assert.equal(row('myapp-lb')[2], 'LoadBalancer');
+    assert.deepEqual(cols(k('get', 'deploy', 'myapp', '-o', 'wide').split('\n')[0]!), ['NAME', 'READY', 'UP-TO-DATE', 'AVAILABLE', 'AGE', 'CONTAINERS', 'IMAGES', 'SELECTOR']);
+    assert.deepEqual(cols(k('get', 'sts', '-n', 'dev').split('\n')[0]!), ['NAME', 'READY', 'AGE']);
+    assert.deepEqual(cols(k('get', 'pods', '-o', 'wide').split('\n')[0]!), ['NAME', 'READY', 'STATUS', 'RESTARTS', 'AGE', 'IP', 'NODE', 'NOMINATED NODE', 'READINESS GATES']);
+    assert.match(k('get', 'all', '-n', 'dev'), /statefulset\.apps\/stateful-nginx/);
+    const d = k('describe', 'svc', 'myapp');
+    for (const re of [/^Name:\s+myapp$/m, /^Namespace:\s+default$/m, /^Selector:\s+app=myapp$/m, /^Type:\s+ClusterIP$/m, /^IP:\s+10\.\d+\.\d+\.\d+$/m, /^Port:\s+http\s+38080\/TCP$/m, /^TargetPort:\s+8080\/TCP$/m, /^Endpoints:/m]) assert.match(d, re);
+    assert.match(k('get', 'svc', 'myapp', '-o', 'yaml'), /^  clusterIP: 10\./m);
+    assert.equal(JSON.parse(k('get', 'svc', 'nginx-app', '-o', 'json')).spec.ports[0].nodePort, 32380);
+    assert.equal(k('get', 'svc', 'myapp-sticky', '-o', 'jsonpath={.spec.sessionAffinityConfig.clientIP.timeoutSeconds}'), '600');
+    assert.match(k('get', 'svc', 'nginx-app-local', '-o', 'jsonpath={.spec.externalTrafficPolicy}'), /^Local$/);
+  });
+
   it('apply is idempotent, then a modified manifest is a strategic merge', () => {
-    assert.match(k('apply', '-f', join(EXAMPLES, 'myapp-service.yaml')), /service\/myapp created/);
     assert.match(k('apply', '-f', join(EXAMPLES, 'myapp-service.yaml')), /service\/myapp unchanged/);
+    assert.match(k('apply', '-f', join(EXAMPLES, 'myapp-deployment.yaml')), /deployment\.apps\/myapp unchanged/);
     const mod = spawnSync('sed', ['s/port: 38080/port: 38081/', join(EXAMPLES, 'myapp-service.yaml')], { encoding: 'utf8' }).stdout;
     assert.match(kubectl(['apply', '-f', '-'], mod).out, /service\/myapp configured/);
     assert.equal(k('get', 'svc', 'myapp', '-o', 'jsonpath={.spec.ports[*].port}'), '38081');
+  });
+
+  it('apply --server-side creates, is idempotent, and reports conflicts with another manager', () => {
+    const cm = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  a: "1"\n';
+    assert.match(kubectl(['apply', '--server-side', '-f', '-'], cm).out, /configmap\/ssa serverside-applied/);
+    assert.match(kubectl(['apply', '--server-side', '-f', '-'], cm).out, /configmap\/ssa serverside-applied/);
+    const mf = JSON.parse(k('get', 'cm', 'ssa', '-o', 'json', '--show-managed-fields')).metadata.managedFields;
+    assert.deepEqual(mf.map((m: any) => [m.manager, m.operation]), [['kubectl', 'Apply']]);
+    const other = kubectl(['apply', '--server-side', '--field-manager', 'other', '-f', '-'], cm.replace('"1"', '"2"'));
+    assert.notEqual(other.code, 0);
+    assert.match(other.err, /Apply failed with 1 conflict: conflict with "kubectl": \.data\.a/);
+    assert.match(kubectl(['apply', '--server-side', '--force-conflicts', '--field-manager', 'other', '-f', '-'], cm.replace('"1"', '"2"')).out, /serverside-applied/);
+    assert.equal(k('get', 'cm', 'ssa', '-o', 'jsonpath={.data.a}'), '2');
   });
 
   it('patch (strategic, merge, json), label, annotate, edit, scale', () => {
@@ -70,21 +121,34 @@ describe('API server with stock kubectl', { timeout: 300_000 }, () => {
     assert.ok(d.metadata.generation >= 3, 'spec changes bump generation');
   });
 
-  it('imperative commands (protobuf bodies): create deployment/service, expose, run', () => {
+  it('imperative commands (protobuf bodies): create deployment/service/namespace/configmap, expose, run', () => {
     k('create', 'deployment', 'web', '--image=nginx', '--replicas=2');
-    k('create', 'service', 'nodeport', 'web', '--tcp=8080:80', '--node-port=32380');
+    k('create', 'service', 'nodeport', 'web', '--tcp=8080:80', '--node-port=32390');
     k('expose', 'deployment', 'web', '--name=web-internal', '--port=80');
     k('run', 'tool', '--image=busybox', '--', 'sleep', '3600');
-    assert.match(k('get', 'svc', 'web', '-o', 'wide'), /web\s+NodePort\s+\S+\s+<none>\s+8080:32380\/TCP\s+\S+\s+app=web/);
+    k('create', 'service', 'clusterip', 'cip', '--tcp=80:8080');
+    k('create', 'service', 'clusterip', 'headless', '--clusterip=None');
+    k('create', 'service', 'loadbalancer', 'lb', '--tcp=80:8080');
+    k('create', 'service', 'externalname', 'ext', '--external-name=example.com');
+    k('create', 'namespace', 'imperative');
+    k('create', 'configmap', 'lit', '--from-literal=a=1', '-n', 'imperative');
+    assert.match(k('get', 'svc', 'web', '-o', 'wide'), /web\s+NodePort\s+\S+\s+<none>\s+8080:32390\/TCP\s+\S+\s+app=web/);
     assert.equal(k('get', 'pod', 'tool', '-o', 'jsonpath={.spec.containers[0].args}'), '["sleep","3600"]');
+    assert.equal(k('get', 'deploy', 'web', '-o', 'jsonpath={.spec.replicas} {.spec.template.spec.containers[0].image} {.spec.strategy.type}'), '2 nginx RollingUpdate');
+    assert.equal(k('get', 'svc', 'web-internal', '-o', 'jsonpath={.spec.selector.app} {.spec.ports[0].port}'), 'web 80');
+    assert.equal(k('get', 'svc', 'headless', '-o', 'jsonpath={.spec.clusterIP}'), 'None');
+    assert.equal(k('get', 'svc', 'lb', '-o', 'jsonpath={.spec.type}'), 'LoadBalancer');
+    assert.equal(k('get', 'svc', 'ext', '-o', 'jsonpath={.spec.externalName}'), 'example.com');
+    assert.equal(k('get', 'cm', 'lit', '-n', 'imperative', '-o', 'jsonpath={.data.a}'), '1');
+    assert.equal(k('get', 'sa', 'default', '-n', 'imperative', '-o', 'name').trim(), 'serviceaccount/default');
   });
 
   it('rejects bad input with kubectl\'s exact words and stores nothing', () => {
     const cases: [string, RegExp][] = [
       ['apiVersion: v1\nkind: Service\nmetadata:\n  name: np\nspec:\n  type: NodePort\n  ports:\n  - port: 80\n    nodePort: 80\n',
         /The Service "np" is invalid: spec\.ports\[0\]\.nodePort: Invalid value: 80: provided port is not in the valid range\. The range of valid ports is 30000-32767/],
-      ['apiVersion: v1\nkind: Service\nmetadata:\n  name: dup\nspec:\n  type: NodePort\n  ports:\n  - port: 80\n    nodePort: 32380\n',
-        /The Service "dup" is invalid: spec\.ports\[0\]\.nodePort: Invalid value: 32380: provided port is already allocated/],
+      ['apiVersion: v1\nkind: Service\nmetadata:\n  name: dup\nspec:\n  type: NodePort\n  ports:\n  - port: 80\n    nodePort: 32390\n',
+        /The Service "dup" is invalid: spec\.ports\[0\]\.nodePort: Invalid value: 32390: provided port is already allocated/],
       ['apiVersion: v1\nkind: Service\nmetadata:\n  name: hl\nspec:\n  type: NodePort\n  clusterIP: None\n  ports:\n  - port: 80\n',
         /spec\.clusterIPs\[0\]: Invalid value: "None": may not be set to 'None' for NodePort services/],
       ['apiVersion: v1\nkind: Service\nmetadata:\n  name: en\nspec:\n  type: ExternalName\n',
@@ -137,9 +201,9 @@ describe('API server with stock kubectl', { timeout: 300_000 }, () => {
     const req = await watch.watch('/api/v1/namespaces/default/configmaps', {}, (type, obj) => events.push(`${type} ${obj.metadata?.name}`), () => {});
     await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'from-client-node' }, data: { a: '1' } } });
     await core.patchNamespacedConfigMap({ namespace: 'default', name: 'from-client-node', body: { data: { a: '2' } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
-    for (let i = 0; i < 50 && events.length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 50 && events.filter((e) => e.endsWith(' from-client-node')).length < 2; i++) await new Promise((r) => setTimeout(r, 100));
     req.abort();
-    assert.deepEqual(events.slice(0, 2), ['ADDED from-client-node', 'MODIFIED from-client-node']);
+    assert.deepEqual(events.filter((e) => e.endsWith(' from-client-node')).slice(0, 2), ['ADDED from-client-node', 'MODIFIED from-client-node']);
     const cm = await core.readNamespacedConfigMap({ namespace: 'default', name: 'from-client-node' });
     assert.equal(cm.data?.a, '2');
   });
@@ -152,7 +216,7 @@ describe('API server with stock kubectl', { timeout: 300_000 }, () => {
     await startServer();
     assert.equal(k('get', 'configmaps', '-o', 'name').split('\n').filter((l) => l.startsWith('configmap/cm-')).length, 20);
     assert.equal(k('get', 'svc', 'web', '-o', 'jsonpath={.spec.clusterIP}'), before);
-    const r = kubectl(['create', 'service', 'nodeport', 'again', '--tcp=80:80', '--node-port=32380']);
+    const r = kubectl(['create', 'service', 'nodeport', 'again', '--tcp=80:80', '--node-port=32390']);
     assert.match(r.err, /provided port is already allocated/);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * @module apiserver/bootstrap
  * What kube-apiserver creates on first start: the system namespaces and Service `kubernetes`
- * (10.96.0.1:443) with its Endpoints and EndpointSlice pointing at the advertised address.
+ * (10.96.0.1:443) with its Endpoints and EndpointSlice pointing at the advertised address, and
+ * ServiceAccount "default" in each system namespace.
  */
 import { res } from '../api/registry.js';
 import { HttpError } from './errors.js';
@@ -16,6 +17,8 @@ async function ensure(fn: () => Promise<unknown>): Promise<void> {
 export async function bootstrap(storage: Storage, advertise: string): Promise<void> {
   for (const ns of SYSTEM_NAMESPACES) {
     await ensure(() => storage.create(res('namespaces'), undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }, { fieldManager: 'kube-apiserver' }));
+    // Data dirs from before default ServiceAccounts existed get theirs here.
+    await storage.ensureDefaultServiceAccount(ns);
   }
   const labels = { component: 'apiserver', provider: 'kubernetes' };
   await ensure(() => storage.create(res('services'), 'default', {

@@ -15,13 +15,33 @@ export function register(program: Command): void {
     .option('--service-cluster-ip-range <cidr>', 'Service IP range', '10.96.0.0/12')
     .option('--service-node-port-range <range>', 'NodePort range', '30000-32767')
     .option('--advertise-address <ip>', 'address in Service kubernetes\' endpoints', '172.18.0.2')
+    .option('--token <token>', 'bearer token clients must send over HTTPS (default: generated into <data-dir>/pki/token)')
     .action(async (o) => {
-      const store = await createStore({ backend: o.store, path: join(o.dataDir, 'state.db'), etcdServers: o.etcdServers?.split(',') });
-      const srv = await startApiServer({
-        dataDir: o.dataDir, store, host: o.bindAddress, port: Number(o.securePort), socketPath: o.socket,
-        serviceCIDR: o.serviceClusterIpRange, nodePortRange: o.serviceNodePortRange, advertiseAddress: o.advertiseAddress,
-      });
-      const stop = () => { void srv.close().then(() => store.close()).then(() => process.exit(0)); };
+      const fail = (msg: string): never => { console.error(`svcplane apiserver: ${msg}`); process.exit(1); };
+      if (!/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(o.serviceClusterIpRange)) fail(`invalid --service-cluster-ip-range "${o.serviceClusterIpRange}": use an IPv4 CIDR such as 10.96.0.0/12`);
+      if (!/^\d+-\d+$/.test(o.serviceNodePortRange)) fail(`invalid --service-node-port-range "${o.serviceNodePortRange}": use MIN-MAX such as 30000-32767`);
+      const port = Number(o.securePort);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`invalid --secure-port "${o.securePort}"`);
+      let store;
+      try {
+        store = await createStore({ backend: o.store, path: join(o.dataDir, 'state.db'), etcdServers: o.etcdServers?.split(',') });
+      } catch (e) {
+        return fail(`cannot open the ${o.store} store: ${(e as Error).message}`);
+      }
+      let srv;
+      try {
+        srv = await startApiServer({
+          dataDir: o.dataDir, store, host: o.bindAddress, port, socketPath: o.socket,
+          serviceCIDR: o.serviceClusterIpRange, nodePortRange: o.serviceNodePortRange, advertiseAddress: o.advertiseAddress, token: o.token,
+        });
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        if (err.code === 'EADDRINUSE') return fail(`cannot listen on ${o.bindAddress}:${port}: address already in use (another API server running? pick --secure-port)`);
+        return fail(err.message);
+      }
+      const s = srv;
+      const st = store;
+      const stop = () => { void s.close().then(() => st.close()).then(() => process.exit(0)); };
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
     });

@@ -7,13 +7,13 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import type net from 'node:net';
+import net from 'node:net';
 import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { timingSafeEqual } from 'node:crypto';
 import { KUBE_VERSION, RESOURCES } from '../api/registry.js';
 import { openapiV3Document, openapiV3Index } from '../api/openapi.js';
-import type { Store } from '../store/types.js';
+import { StoreError, type Store } from '../store/types.js';
 import { HttpError, badRequest } from './errors.js';
 import { Storage, matches } from './storage.js';
 import { aggregated, apiGroup, apiGroupList, apiVersions, resourceList } from './discovery.js';
@@ -61,6 +61,17 @@ function log(msg: string, extra: Record<string, unknown> = {}): void {
   console.error(JSON.stringify({ time: new Date().toISOString(), component: 'apiserver', msg, ...extra }));
 }
 
+/** Is something accepting connections on this unix socket? */
+function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = net.connect(path);
+    const done = (v: boolean) => { c.destroy(); resolve(v); };
+    c.once('connect', () => done(true));
+    c.once('error', () => done(false));
+    c.setTimeout(500, () => done(false));
+  });
+}
+
 /** Path segments, percent-decoded only when they need it. */
 function splitPath(path: string): string[] {
   const parts = path.split('/').filter(Boolean);
@@ -70,8 +81,16 @@ function splitPath(path: string): string[] {
 
 const NOT_FOUND = () => new HttpError(404, 'NotFound', 'the server could not find the requested resource');
 
+function toHttpError(e: unknown): HttpError {
+  if (e instanceof HttpError) return e;
+  // Store failures not mapped where they happened: unavailable is a 503 the client retries.
+  if (e instanceof StoreError && e.code === 'Unavailable') return new HttpError(503, 'ServiceUnavailable', `storage unavailable: ${e.message}`, { retryAfterSeconds: 1 });
+  if (e instanceof StoreError && e.code === 'Gone') return new HttpError(410, 'Expired', e.message);
+  return new HttpError(500, 'InternalError', `Internal error occurred: ${(e as Error)?.message ?? String(e)}`);
+}
+
 function sendError(resp: http.ServerResponse, e: unknown): void {
-  const err = e instanceof HttpError ? e : new HttpError(500, 'InternalError', `Internal error occurred: ${(e as Error)?.message ?? String(e)}`);
+  const err = toHttpError(e);
   if (err.code === 500) log('internal error', { error: String((e as Error)?.stack ?? e) });
   if (resp.headersSent) { resp.end(); return; }
   const close = (err as HttpError & { closeConnection?: boolean }).closeConnection;
@@ -83,8 +102,13 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   mkdirSync(dataDir, { recursive: true });
   const advertise = opts.advertiseAddress ?? DEFAULT_ADVERTISE;
   const storage = new Storage(opts.store, { serviceCIDR: opts.serviceCIDR, nodePortRange: opts.nodePortRange });
-  await storage.repair();
-  await bootstrap(storage, advertise);
+  // Listen first (so a second server on a taken port fails before touching the store), then
+  // repair and bootstrap; requests that arrive meanwhile wait for `ready`.
+  let markReady!: () => void;
+  let failReady!: (e: unknown) => void;
+  const ready = new Promise<void>((resolve, reject) => { markReady = resolve; failReady = reject; });
+  ready.catch(() => {});
+  let isReady = false;
   const pki = ensurePki(join(dataDir, 'pki'), [advertise], opts.token);
   const tokenBuf = Buffer.from(pki.token);
   const metrics = new ApiMetrics(opts.store);
@@ -102,6 +126,10 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const handle = async (req: http.IncomingMessage, resp: http.ServerResponse, trusted: boolean): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://apiserver');
     const path = url.pathname;
+    if (!isReady) {
+      if (path === '/readyz') { resp.writeHead(503, { 'Content-Type': 'text/plain' }); resp.end('bootstrapping'); return; }
+      await ready;
+    }
     if (!trusted && !PUBLIC_PATHS.has(path) && !authorized(req)) {
       return sendBody(resp, 401, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
     }
@@ -195,8 +223,24 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   }
   await new Promise<void>((resolve, reject) => { tlsServer.once('error', reject); tlsServer.listen(opts.port ?? DEFAULT_PORT, host, () => { tlsServer.off('error', reject); resolve(); }); });
   const port = (tlsServer.address() as net.AddressInfo).port;
-  if (existsSync(socketPath)) unlinkSync(socketPath);
+  if (existsSync(socketPath)) {
+    if (await socketAnswers(socketPath)) {
+      tlsServer.close();
+      throw new Error(`another API server is serving ${socketPath}; stop it or use another --data-dir`);
+    }
+    unlinkSync(socketPath);
+  }
   await new Promise<void>((resolve, reject) => { sockServer.once('error', reject); sockServer.listen(socketPath, () => { sockServer.off('error', reject); resolve(); }); });
+  try {
+    await storage.repair();
+    await bootstrap(storage, advertise);
+  } catch (e) {
+    failReady(e);
+    tlsServer.close(); sockServer.close();
+    throw e;
+  }
+  isReady = true;
+  markReady();
   const url = `https://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
   // A second API server on the same data dir (own socket) leaves the kubeconfigs to the first.
   if (!opts.socketPath || opts.socketPath === join(dataDir, 'apiserver.sock')) writeKubeconfigs(dataDir, pki, url, socketPath);

@@ -487,7 +487,20 @@ export class Storage {
       alloc?.rollback();
       storeError(e, info, name);
     }
+    if (info.kind === 'Namespace') await this.ensureDefaultServiceAccount(name);
     return this.remember(info, withFields, value, rev);
+  }
+
+  /**
+   * Every namespace gets ServiceAccount "default" (upstream's serviceaccounts controller does
+   * this; svcplane has no such controller, so the API server does it on namespace creation).
+   */
+  async ensureDefaultServiceAccount(ns: string): Promise<void> {
+    try {
+      await this.create(res('serviceaccounts'), ns, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } }, { fieldManager: 'kube-controller-manager' });
+    } catch (e) {
+      if (!(e instanceof HttpError && e.code === 409)) throw e;
+    }
   }
 
   // ---- update ----
