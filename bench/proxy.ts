@@ -212,7 +212,7 @@ async function benchThroughput(net: ProxyTestNet): Promise<void> {
   us.kill('SIGKILL');
   for (const n of net.spec.nodes) await cleanupLeftovers(undefined, n.netns);
   const cfg = `/tmp/svp-bench-haproxy-${process.pid}.cfg`;
-  writeFileSync(cfg, ['global', '  maxconn 20000', 'defaults', '  mode tcp', '  timeout connect 5s', '  timeout client 60s', '  timeout server 60s',
+  writeFileSync(cfg, ['global', '  maxconn 4000', 'defaults', '  mode tcp', '  timeout connect 5s', '  timeout client 60s', '  timeout server 60s',
     'frontend h', `  bind ${net.node1.ip}:18080`, '  default_backend hb', 'backend hb', `  server p ${pod.ip}:8080`,
     'frontend i', `  bind ${net.node1.ip}:15201`, '  default_backend ib', 'backend ib', `  server p ${pod.ip}:5201`].join('\n') + '\n');
   const hap = spawn('ip', ['netns', 'exec', net.node1.netns, 'haproxy', '-f', cfg], { stdio: 'ignore' });
