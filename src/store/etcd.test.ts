@@ -45,6 +45,8 @@ if (!etcdBin) {
         await s.create('/avail/before', '1');
         await c.killMember(0);
         await assert.rejects(s.create('/avail/during', 'x'), (e) => e instanceof StoreError && e.code === 'Unavailable' && /etcd unavailable at http:\/\/127\.0\.0\.1:\d+/.test(e.message));
+        // Long enough for the watch to fail a few reconnects while etcd is down.
+        await new Promise((x) => setTimeout(x, 1500));
         await c.startMember(0);
         let r = 0;
         for (let i = 0; i < 100 && !r; i++) {

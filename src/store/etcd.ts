@@ -33,6 +33,7 @@ const COMPACT_EVERY_MS = 5 * 60_000;
 /** Reconnect backoff of a broken watch stream. */
 const WATCH_RETRY_MIN_MS = 100;
 const WATCH_RETRY_MAX_MS = 2_000;
+const MAX_RESPONSE_BYTES = 512 * 1024 * 1024;
 /** A member that failed 3 calls in a row is skipped for this long. */
 const HOST_BREAK_MS = 1_000;
 
@@ -61,6 +62,8 @@ export class EtcdStore implements Store {
     this.servers = opts.servers.join(',');
     const o: IOptions = {
       hosts: opts.servers,
+      // An unpaged list of 10k objects is ~10-30 MB; gRPC's default cap is 4 MB.
+      grpcOptions: { 'grpc.max_receive_message_length': MAX_RESPONSE_BYTES },
       dialTimeout: CALL_DEADLINE_MS,
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + CALL_DEADLINE_MS }),
       faultHandling: {
@@ -263,8 +266,8 @@ class EtcdWatch {
           const err = compacted > 0
             ? new StoreError('Gone', `too old resource version: ${this.lastRev} (${compacted})`, undefined, compacted)
             : new StoreError('Unavailable', `watch on ${this.prefix} canceled by etcd: ${res.cancel_reason}`);
-          if (!settled) settle(err);
-          else this.broken(err, compacted > 0);
+          // The first attempt reports to watch()'s caller; a reconnect retries or reports Gone.
+          if (!settled && first) { this.detach(); settle(err); } else this.broken(err, compacted > 0);
           return;
         }
         this.handle(res);
@@ -272,7 +275,7 @@ class EtcdWatch {
       const lost = (e?: Error) => {
         if (this.stopped) return;
         const err = new StoreError('Unavailable', `watch on ${this.prefix}: ${e?.message ?? 'stream ended'}`);
-        if (!settled) { this.detach(); settle(err); return; }
+        if (!settled && first) { this.detach(); settle(err); return; }
         this.broken(err, false);
       };
       stream.on('error', lost);

@@ -83,9 +83,11 @@ export interface Store {
    * Watch keys under prefix. Delivers, in order and without gaps, every event with
    * revision > afterRevision, then live events. Throws StoreError('Gone') when afterRevision
    * is older than the compacted revision. onError is called if the watch breaks (the caller
-   * re-watches from the last revision it saw).
+   * re-watches from the last revision it saw). onProgress, when the backend has progress
+   * notifications (etcd), says every event up to that revision has been delivered (BOOKMARK).
    */
-  watch(prefix: string, afterRevision: number, onEvent: (ev: StoreEvent) => void, onError?: (err: Error) => void): Promise<Watcher>;
+  watch(prefix: string, afterRevision: number, onEvent: (ev: StoreEvent) => void, onError?: (err: Error) => void,
+    onProgress?: (revision: number) => void): Promise<Watcher>;
   /** The latest revision. */
   currentRevision(): Promise<number>;
   /** Drop history at or before revision. Watches/lists older than it get Gone. */
