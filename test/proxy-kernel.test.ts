@@ -208,7 +208,7 @@ describe('proxy backends on a real kernel', { skip, timeout: 300_000 }, () => {
       if (m.mode === 'userspace') {
         it('retries the next backend when one refuses', () => {
           net.killPod('pod-0-12');
-          const results = Array.from({ length: 9 }, () => net.curl(net.node0.netns, 'http://10.96.0.11'));
+          const results = Array.from({ length: 9 }, () => net.curl(net.node0.netns, 'http://10.96.0.11', 5));
           assert.ok(results.every((r) => r.code === 0 && /^pod-0-1[13] /.test(r.out)), results.map((r) => `${r.code}:${r.out}`).join(','));
         });
       }
