@@ -115,12 +115,12 @@ function start(cmd: string, args: string[], log: string, env: Record<string, str
   return c;
 }
 
-/** Bundle `svcplane dns` (and the worker thread it serves from) the way a build would run it. */
+/** Bundle `svcplane dns` the way a build would run it. */
 function bundleSvcplane(): string {
   const entry = join(work, 'dns-entry.ts');
   writeFileSync(entry, `import { Command } from ${JSON.stringify(join(ROOT, 'node_modules', 'commander', 'esm.mjs'))};\nimport { register } from ${JSON.stringify(join(ROOT, 'src', 'dns', 'cli.ts'))};\nconst p = new Command('svcplane');\nregister(p);\nawait p.parseAsync(process.argv);\n`);
   const out = join(work, 'svcplane-dns.mjs');
-  for (const [src, dst] of [[entry, out], [join(ROOT, 'src', 'dns', 'worker.ts'), join(work, 'worker.mjs')]]) {
+  for (const [src, dst] of [[entry, out]]) {
     const r = spawnSync(join(ROOT, 'node_modules', '.bin', 'esbuild'), [src, '--bundle', '--platform=node', '--format=esm', `--outfile=${dst}`, '--log-level=error',
       `--banner:js=import { createRequire } from 'module'; const require = createRequire(import.meta.url);`], { cwd: ROOT, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`esbuild: ${r.stderr}`);

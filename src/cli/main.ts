@@ -18,12 +18,20 @@ const COMPONENT_CLIS = [
   './demo.js',
 ];
 
+/**
+ * Commands that run as long-lived processes in pods load only their own module: the kube-dns pods
+ * run `svcplane image-run coredns` (which serves `svcplane dns` in process), and importing every
+ * component (stores, native modules, gRPC) would add tens of megabytes of resident memory to each.
+ */
+const STANDALONE: Record<string, string> = { dns: '../dns/cli.js', 'image-run': '../images/cli.js' };
+
 async function main(): Promise<void> {
   const program = new Command('svcplane')
     .description('Kubernetes Service networking, for real, on one Linux machine')
     .version('0.1.0')
     .showHelpAfterError();
-  for (const m of COMPONENT_CLIS) {
+  const only = STANDALONE[process.argv[2] ?? ''];
+  for (const m of only ? [only] : COMPONENT_CLIS) {
     try {
       const mod = (await import(m)) as { register?: (p: Command) => void };
       mod.register?.(program);

@@ -2,10 +2,6 @@
  * @module images/programs
  * Dispatch of the built-in images' programs (bootcamp, nginx, agnhost, pause, coredns).
  */
-import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { selfCommand } from '../../cli/self.js';
 
 export const PROGRAMS = ['bootcamp', 'nginx', 'agnhost', 'pause', 'coredns'] as const;
 
@@ -21,17 +17,15 @@ export async function runImageProgram(prog: string, args: string[]): Promise<voi
     case 'pause': process.on('SIGTERM', () => process.exit(0)); setInterval(() => undefined, 1 << 30); return;
     case 'coredns': {
       // CoreDNS's flags (-conf Corefile) do not apply: svcplane's DNS server reads the cluster from the API.
-      const self = selfCommand();
-      // A bare `--import tsx` would resolve from the pod's working directory: pin it.
-      const i = self.indexOf('--import');
-      if (i >= 0 && self[i + 1] === 'tsx') self[i + 1] = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
       // svcplane dns flags in the container's args (--upstream, --zone, …) are passed on and win
-      // over these defaults; CoreDNS's own single-dash flags (-conf) are dropped.
+      // over these defaults; CoreDNS's own single-dash flags (-conf) are dropped. The server runs in
+      // this process: a second node process per DNS pod would double its memory.
       const passed = args.filter((a, i) => a.startsWith('--') || (i > 0 && args[i - 1]!.startsWith('--') && !a.startsWith('-')));
-      const argv = [...self, 'dns', '--in-cluster', '--listen', '0.0.0.0:53', '--health', '0.0.0.0:8080', '--ready', '0.0.0.0:8181', '--metrics', '0.0.0.0:9153', ...passed];
-      const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit' });
-      for (const s of ['SIGTERM', 'SIGINT'] as const) process.on(s, () => child.kill(s));
-      child.on('exit', (code, sig) => process.exit(code ?? (sig ? 143 : 1)));
+      const argv = ['dns', '--in-cluster', '--listen', '0.0.0.0:53', '--health', '0.0.0.0:8080', '--ready', '0.0.0.0:8181', '--metrics', '0.0.0.0:9153', ...passed];
+      const [{ Command }, { register }] = await Promise.all([import('commander'), import('../../dns/cli.js')]);
+      const program = new Command('svcplane');
+      register(program);
+      await program.parseAsync(argv, { from: 'user' });
       return;
     }
     default:
