@@ -7,6 +7,7 @@
  */
 import * as dnsPacket from 'dns-packet';
 import type { Change, DnsController } from './controller.js';
+import { AnswerTable } from './answers.js';
 import { ResponseCache, truncated } from './cache/cache.js';
 import { ForwardError, type Forwarder } from './forward/forward.js';
 import type { DnsMetrics } from './metrics.js';
@@ -35,19 +36,14 @@ export interface HandlerOptions extends ZoneOptions {
 
 export type Reply = (b: Buffer) => void;
 
-type Kept = Compiled & { group: string; gen: number };
-
 export class DnsHandler {
   readonly records: ZoneRecords;
   private readonly ctl: DnsController;
   private readonly zone: string;
   private readonly writer = new Writer();
   private readonly q = new Query();
-  /** (question key, qtype) → compiled answer, stamped with its group's generation */
-  private readonly compiled = new Map<string, Kept>();
-  /** group (a Service "ns/name", reverse, static) → generation; a change bumps it, so older answers stop matching */
-  private readonly gens = new Map<string, number>();
-  private readonly capacity: number;
+  /** (question name, qtype) → compiled answer, stamped with its group's generation (answers.ts) */
+  private readonly answers: AnswerTable;
   /** Questions being forwarded → the clients waiting for the answer (one upstream query each). */
   private readonly inflight = new Map<string, Waiter[]>();
 
@@ -55,11 +51,11 @@ export class DnsHandler {
     this.ctl = opts.controller;
     this.records = new ZoneRecords(opts.controller, opts);
     this.zone = this.records.zone;
-    this.capacity = opts.compiledCapacity ?? DEFAULT_COMPILED_CAPACITY;
+    this.answers = new AnswerTable(opts.compiledCapacity ?? DEFAULT_COMPILED_CAPACITY);
     this.ctl.onChange((c) => this.invalidate(c));
   }
 
-  get compiledNames(): number { return this.compiled.size; }
+  get compiledNames(): number { return this.answers.size; }
 
   /**
    * Handle one query; reply(answer, ctx) is called at most once, synchronously for cluster names and
@@ -68,6 +64,15 @@ export class DnsHandler {
    */
   handle<C>(msg: Buffer, tcp: boolean, ipv6: boolean, reply: (b: Buffer, ctx: C) => void, ctx?: C): void {
     const start = performance.now();
+    // Hot path: a plain query for a name with a current compiled answer, read from the raw bytes.
+    const t = this.answers;
+    const e = t.lookup(msg);
+    if (e >= 0) {
+      const out = t.respond(msg, e, tcp);
+      this.opts.metrics?.request(tcp, ipv6, t.qtype, t.rcode(e), (performance.now() - start) / 1000);
+      reply(out, ctx as C);
+      return;
+    }
     const q = this.q;
     let rc: number;
     try {
@@ -79,10 +84,6 @@ export class DnsHandler {
     let out: Buffer | undefined;
     if (rc > 0) out = errorResponse(msg, q, rc, q.questionEnd > 12);
     else if (q.edns && q.ednsVersion > 0) out = errorResponse(msg, q, RCODE.BADVERS, true);
-    else {
-      const hit = this.compiled.get(q.qtype === TYPE.A ? q.key : q.key + q.qtype);
-      if (hit && hit.gen === (this.gens.get(hit.group) ?? 0)) out = buildResponse(msg, q, hit, tcp ? MAX_TCP_SIZE : q.udpSize);
-    }
     if (out) {
       this.opts.metrics?.request(tcp, ipv6, q.qtype, out[3] & 0xf, (performance.now() - start) / 1000);
       reply(out, ctx as C);
@@ -144,29 +145,16 @@ export class DnsHandler {
       return;
     }
     const c = this.writer.compile(q.key, a.rcode, a.rcode === RCODE.REFUSED ? 0 : FLAG_AA, a.answer, a.authority, a.additional);
-    if (a.cacheable && !a.external && this.ctl.hasSynced()) this.keep(q.key, q.qtype, c, group);
+    if (a.cacheable && !a.external && this.ctl.hasSynced()) this.answers.put(q.key, q.qtype, c, group);
     send(buildResponse(msg, q, c, limit), q.qtype);
-  }
-
-  private keep(key: string, qtype: number, c: Compiled, group: string): void {
-    const k = qtype === TYPE.A ? key : key + qtype;
-    if (this.compiled.size >= this.capacity && !this.compiled.has(k)) { this.compiled.clear(); this.gens.clear(); }
-    const kept = c as Kept;
-    kept.group = group;
-    kept.gen = this.gens.get(group) ?? 0;
-    this.compiled.set(k, kept);
   }
 
   private invalidate(c: Change): void {
     // Nothing is kept before the caches have synced, so the initial lists need no bookkeeping.
     if (!this.ctl.hasSynced()) return;
-    if (c.all || this.gens.size >= this.capacity) { this.compiled.clear(); this.gens.clear(); return; }
-    for (const s of c.services) this.bump(s);
-    if (c.reverse) this.bump(GROUP_REVERSE);
-  }
-
-  private bump(g: string): void {
-    this.gens.set(g, (this.gens.get(g) ?? 0) + 1);
+    if (c.all) { this.answers.clear(); return; }
+    for (const s of c.services) this.answers.bump(s);
+    if (c.reverse) this.answers.bump(GROUP_REVERSE);
   }
 
   private forward(msg: Buffer, q: Query, tcp: boolean, limit: number, send: (b: Buffer, qtype: number) => void): void {
