@@ -205,9 +205,8 @@ export class AnswerTable {
   /** Room for `size` more bytes: compact when most of the arena is replaced entries, else grow. */
   private reserve(size: number): void {
     if (this.used + size <= this.arena.length) return;
-    const need = this.live + size;
-    let cap = this.arena.length;
-    while (cap < need * 2) cap *= 2;
+    // Half again the live bytes: room for that much churn before the next compaction.
+    const cap = Math.max(INITIAL_ARENA, Math.ceil((this.live + size) * 1.5));
     const next = Buffer.allocUnsafe(cap);
     // Copy live entries in index order and re-point the index: replaced entries are dropped.
     let used = 0;

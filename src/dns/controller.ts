@@ -78,7 +78,8 @@ export class DnsIndex implements DnsController {
   private synced = false;
   private lastModified: number;
 
-  constructor(private readonly now: () => number = () => Math.floor(Date.now() / 1000)) {
+  /** podNames: keep endpoints' pod names (only `--endpoint-pod-names` answers with them). */
+  constructor(private readonly now: () => number = () => Math.floor(Date.now() / 1000), private readonly podNames = true) {
     this.lastModified = now();
   }
 
@@ -112,6 +113,10 @@ export class DnsIndex implements DnsController {
   }
 
   get serviceCount(): number { return this.services.size; }
+  /** Keys ("ns/name") of every Service, EndpointSlice; names of every namespace (for a re-list). */
+  serviceKeys(): Iterable<string> { return this.services.keys(); }
+  sliceKeys(): Iterable<string> { return this.slices.keys(); }
+  namespaceNames(): Iterable<string> { return this.namespaces; }
 
   private changed(c: Change): void {
     this.lastModified = this.now();
@@ -141,7 +146,7 @@ export class DnsIndex implements DnsController {
   }
 
   upsertEndpointSlice(o: MetaObject | DnsEndpoints): boolean {
-    const e = 'addresses' in o ? o as DnsEndpoints : toDnsEndpoints(o as MetaObject);
+    const e = 'addresses' in o ? o as DnsEndpoints : toDnsEndpoints(o as MetaObject, this.podNames);
     const k = key(e.namespace, e.name);
     const old = this.slices.get(k);
     if (old && sameEndpoints(old, e)) return false;
@@ -206,14 +211,17 @@ export class KubeDnsController {
       new Reflector(this.client, res('services'), {
         upsert: (o) => idx.upsertService(o),
         remove: (ns, name) => idx.deleteService(ns, name),
+        keys: () => idx.serviceKeys(),
       }, log),
       new Reflector(this.client, res('endpointslices'), {
         upsert: (o) => idx.upsertEndpointSlice(o),
         remove: (ns, name) => idx.deleteEndpointSlice(ns, name),
+        keys: () => idx.sliceKeys(),
       }, log),
       new Reflector(this.client, res('namespaces'), {
         upsert: (o) => idx.addNamespace(o.metadata?.name ?? ''),
         remove: (_ns, name) => idx.deleteNamespace(name),
+        keys: () => idx.namespaceNames(),
       }, log),
     );
     await Promise.all(this.reflectors.map((r) => r.start()));

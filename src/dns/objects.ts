@@ -57,6 +57,26 @@ export function intern(s: string): string {
   return s;
 }
 
+/**
+ * One copy of each distinct port list: thousands of Services expose the same ports (80/TCP "http"),
+ * and an array plus an object per port per Service and per EndpointSlice cost ~100 bytes each. The
+ * lists are frozen: nothing may change one in place.
+ */
+const portLists = new Map<string, readonly SvcPort[]>();
+const MAX_PORT_LISTS = 10000;
+const NO_PORTS: readonly SvcPort[] = Object.freeze([Object.freeze({ name: '', port: -1, protocol: '' })]);
+
+function sharedPorts(raw: unknown, defaultPort: (p: any) => number): SvcPort[] {
+  if (!Array.isArray(raw) || !raw.length) return NO_PORTS as SvcPort[];
+  const ports = raw.map((p: any) => ({ name: intern(String(p?.name ?? '')), port: defaultPort(p), protocol: intern(String(p?.protocol ?? 'TCP')) }));
+  const sig = ports.map((p) => `${p.name}/${p.port}/${p.protocol}`).join(',');
+  const got = portLists.get(sig);
+  if (got) return got as SvcPort[];
+  const list = Object.freeze(ports.map((p) => Object.freeze(p)));
+  if (portLists.size < MAX_PORT_LISTS) portLists.set(sig, list);
+  return list as SvcPort[];
+}
+
 export function isHeadless(s: DnsService): boolean {
   return s.clusterIPs[0] === CLUSTER_IP_NONE;
 }
@@ -64,9 +84,7 @@ export function isHeadless(s: DnsService): boolean {
 export function toDnsService(o: Obj): DnsService {
   const spec = o.spec ?? {};
   const ips: string[] = Array.isArray(spec.clusterIPs) && spec.clusterIPs.length ? [...spec.clusterIPs] : [spec.clusterIP ?? ''];
-  const ports: SvcPort[] = Array.isArray(spec.ports) && spec.ports.length
-    ? spec.ports.map((p: any) => ({ name: intern(String(p.name ?? '')), port: Number(p.port ?? -1), protocol: intern(String(p.protocol ?? 'TCP')) }))
-    : [{ name: '', port: -1, protocol: '' }];
+  const ports = sharedPorts(spec.ports, (p) => Number(p?.port ?? -1));
   return {
     name: o.metadata?.name ?? '',
     namespace: intern(o.metadata?.namespace ?? ''),
@@ -82,7 +100,11 @@ function ready(v: unknown): boolean {
   return v === undefined || v === null || v === true;
 }
 
-export function toDnsEndpoints(o: Obj): DnsEndpoints {
+/**
+ * podNames: keep each endpoint's pod name (targetRef.name), which only `--endpoint-pod-names` uses;
+ * without it that is one string per endpoint DNS never reads.
+ */
+export function toDnsEndpoints(o: Obj, podNames = true): DnsEndpoints {
   const addresses: DnsAddress[] = [];
   for (const ep of o.endpoints ?? []) {
     if (!ready(ep?.conditions?.ready)) continue;
@@ -92,13 +114,11 @@ export function toDnsEndpoints(o: Obj): DnsEndpoints {
         ip: String(ip),
         hostname: ep.hostname ? String(ep.hostname) : '',
         // Names longer than a label cannot appear in a DNS name.
-        targetRefName: typeof ref === 'string' && ref.length < 64 ? ref : '',
+        targetRefName: podNames && typeof ref === 'string' && ref.length < 64 ? ref : '',
       });
     }
   }
-  const ports: SvcPort[] = Array.isArray(o.ports) && o.ports.length
-    ? o.ports.map((p: any) => ({ name: intern(String(p.name ?? '')), port: p.port == null ? -1 : Number(p.port), protocol: intern(String(p.protocol ?? 'TCP')) }))
-    : [{ name: '', port: -1, protocol: '' }];
+  const ports = sharedPorts(o.ports, (p) => (p?.port == null ? -1 : Number(p.port)));
   return {
     name: o.metadata?.name ?? '',
     namespace: intern(o.metadata?.namespace ?? ''),

@@ -1,11 +1,13 @@
 /**
  * @module dns/reflector
- * List and watch one resource into the DNS index, keeping nothing but each object's
- * resourceVersion. The shared Informer (src/client/informer.ts) keeps every object and holds a
- * whole list in memory before delivering it; at 10k Services and 10k EndpointSlices that doubles
- * this server's resident memory, and DNS needs neither (it keeps its own slim projections). The
- * protocol is the Informer's: list in pages, watch from the list's resourceVersion with bookmarks,
- * resume after a watch ends, re-list on 410 Gone and deliver the difference.
+ * List and watch one resource into the DNS index, keeping nothing of the objects. The shared
+ * Informer (src/client/informer.ts) keeps every object and holds a whole list in memory before
+ * delivering it; at 10k Services and 10k EndpointSlices that doubles this server's resident memory,
+ * and DNS needs neither (it keeps its own slim projections). Not even resourceVersions are kept
+ * (a key and a version string per object, 2 MB at 10k Services): a re-list delivers every object
+ * again and the index drops those its projection shows unchanged; the keys the index holds tell
+ * which objects a re-list no longer has. The protocol is the Informer's: list in pages, watch from
+ * the list's resourceVersion with bookmarks, resume after a watch ends, re-list on 410 Gone.
  */
 import type { KubeObject, WatchEvent } from '../api/types.js';
 import type { ResourceInfo } from '../api/registry.js';
@@ -20,14 +22,14 @@ const WATCH_TIMEOUT_SECONDS = 300;
 export const LIST_PAGE_SIZE = 100;
 
 export interface ReflectorHandlers {
-  /** An object appeared or changed (any change of resourceVersion). */
+  /** An object was listed, appeared or changed. */
   upsert(o: KubeObject): void;
   remove(namespace: string, name: string): void;
+  /** Keys ("ns/name", or "name" for cluster-scoped objects) of every object the handler holds. */
+  keys(): Iterable<string>;
 }
 
 export class Reflector {
-  /** "ns/name" → resourceVersion */
-  private readonly versions = new Map<string, string>();
   private resourceVersion = '';
   private synced = false;
   private stopped = false;
@@ -38,7 +40,6 @@ export class Reflector {
     private readonly log: (msg: string, fields?: Record<string, unknown>) => void = () => {}) {}
 
   hasSynced(): boolean { return this.synced; }
-  get size(): number { return this.versions.size; }
 
   /** Resolves once the first list has been delivered; watching goes on in the background. */
   async start(): Promise<void> {
@@ -65,25 +66,26 @@ export class Reflector {
   }
 
   private async relist(): Promise<void> {
-    const seen = new Set<string>();
+    // Only a re-list can find objects gone: on the first list the handler holds none.
+    const held = new Set(this.handlers.keys());
+    const seen = held.size ? new Set<string>() : undefined;
     let cont: string | undefined;
     let rv = '';
     do {
       const page = await this.client.list<KubeObject>(this.resource, undefined, { limit: LIST_PAGE_SIZE, continue: cont });
       for (const o of page.items) {
-        const k = keyOf(o);
-        seen.add(k);
-        const v = o.metadata?.resourceVersion ?? '';
-        if (this.versions.get(k) !== v || !v) { this.versions.set(k, v); this.handlers.upsert(o); }
+        seen?.add(keyOf(o));
+        this.handlers.upsert(o);
       }
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion ?? rv;
     } while (cont);
-    for (const k of [...this.versions.keys()]) {
-      if (seen.has(k)) continue;
-      this.versions.delete(k);
-      const [ns, name] = splitKey(k);
-      this.handlers.remove(ns, name);
+    if (seen) {
+      for (const k of held) {
+        if (seen.has(k)) continue;
+        const [ns, name] = splitKey(k);
+        this.handlers.remove(ns, name);
+      }
     }
     this.resourceVersion = rv;
   }
@@ -122,15 +124,8 @@ export class Reflector {
 
   private apply(ev: WatchEvent<KubeObject>): void {
     const o = ev.object;
-    const k = keyOf(o);
-    if (ev.type === 'DELETED') {
-      if (!this.versions.delete(k)) return;
-      const [ns, name] = splitKey(k);
-      this.handlers.remove(ns, name);
-      return;
-    }
-    this.versions.set(k, o.metadata?.resourceVersion ?? '');
-    this.handlers.upsert(o);
+    if (ev.type === 'DELETED') this.handlers.remove(o.metadata?.namespace ?? '', o.metadata?.name ?? '');
+    else this.handlers.upsert(o);
   }
 }
 

@@ -125,7 +125,7 @@ export async function startDnsServer(opts: DnsServerOptions = {}): Promise<DnsSe
     controller = opts.controller;
     synced = controller.hasSynced() ? Promise.resolve() : waitFor(() => controller.hasSynced());
   } else if (opts.client) {
-    kube = new KubeDnsController(opts.client, new DnsIndex(), { log });
+    kube = new KubeDnsController(opts.client, new DnsIndex(undefined, !!opts.endpointPodNames), { log });
     controller = kube.index;
     synced = kube.start();
   } else {
