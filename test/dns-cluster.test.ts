@@ -1,5 +1,7 @@
 /**
- * Cluster DNS inside a real cluster: dig and nslookup from a pod through kube-dns 10.96.0.10.
+ * Cluster DNS inside a real cluster: dig from a pod through kube-dns 10.96.0.10 — Service names
+ * (full and through the search path), SRV, PTR, NXDOMAIN + SOA, pod records, ExternalName CNAMEs,
+ * StatefulSet pod names that follow a recreated pod, and a DNS replica killed mid-way.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,6 +41,22 @@ describe('cluster DNS', { skip, timeout: 400_000 }, () => {
     const nx = dig('nope.default.svc.cluster.local');
     assert.match(nx.out, /status: NXDOMAIN/);
     assert.match(nx.out, /AUTHORITY SECTION:\s*\ncluster\.local\.\s+30\s+IN\s+SOA\s+ns\.dns\.cluster\.local\. hostmaster\.cluster\.local\./);
+  });
+
+  it('short names through the search path, pod records, ExternalName CNAMEs', async () => {
+    const ip = c.k('get', 'svc', 'myapp', '-o', 'jsonpath={.spec.clusterIP}');
+    assert.equal(dig('+search', '+short', 'myapp.default').out.trim(), ip, 'myapp.default via the search path');
+    const podIP = c.k('get', 'pod', 'toolbox', '-o', 'jsonpath={.status.podIP}');
+    assert.equal(dig('+short', `${podIP.replaceAll('.', '-')}.default.pod.cluster.local`).out.trim(), podIP, 'pod record (pods insecure)');
+    assert.match(dig(`${podIP.replaceAll('.', '-')}.nope.pod.cluster.local`).out, /status: NXDOMAIN/, 'pod record in a namespace that does not exist');
+    const ext = (name: string, target: string) => `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}, namespace: default}\nspec: {type: ExternalName, externalName: ${target}}\n`;
+    const r = c.kubectl(['apply', '-f', '-'], { input: ext('ext-db', 'my.database.example.com') + '---\n' + ext('ext-app', 'myapp.default.svc.cluster.local') });
+    assert.equal(r.code, 0, r.err);
+    const cname = await c.eventually('CNAME', () => dig('+short', 'CNAME', 'ext-db.default.svc.cluster.local').out.trim());
+    assert.equal(cname, 'my.database.example.com.');
+    // A target inside the zone: the CNAME and the target's address in one answer.
+    const both = await c.eventually('CNAME + A', () => { const x = dig('+short', 'ext-app.default.svc.cluster.local').out.trim(); return x.includes(ip) ? x : undefined; });
+    assert.deepEqual(both.split('\n'), ['myapp.default.svc.cluster.local.', ip]);
   });
 
   it('headless StatefulSet names follow the pod when it is recreated with a new IP', async () => {
