@@ -123,8 +123,11 @@ export function decodeMessage(schemaName: string, buf: Buffer): Record<string, u
     let v: unknown;
     if (fd.type === 'int') v = signed(r.varint());
     else if (fd.type === 'bool') v = r.varint() !== 0n;
-    else if (fd.type === 'string') v = r.bytes().toString('utf8');
-    else if (fd.type === 'bytes') v = r.bytes();
+    else if (fd.type === 'string') {
+      v = r.bytes().toString('utf8');
+      // Go writes every non-pointer string, empty ones too; JSON (omitempty) leaves them out.
+      if (v === '' && !fd.repeated) continue;
+    } else if (fd.type === 'bytes') v = r.bytes();
     else if (fd.type === 'intstr') {
       const m = decodeMessage('IntOrString', r.bytes());
       v = m.type === 1 ? (m.strVal ?? '') : (m.intVal ?? 0);

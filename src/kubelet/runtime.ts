@@ -242,13 +242,13 @@ class PodWorker {
     }
     const logDir = join(this.dir, 'logs', ctrKey(c.name));
     mkdirSync(logDir, { recursive: true });
-    writeFileSync(join(this.dir, `env-${ctrKey(c.name)}.json`), JSON.stringify({ env, workingDir: c.workingDir ?? '/' }));
+    writeFileSync(join(this.dir, `env-${ctrKey(c.name)}.json`), JSON.stringify({ env, workingDir: c.workingDir || '/' }));
     const exitFile = join(this.dir, `exit-${ctrKey(c.name)}`);
     rmSync(exitFile, { force: true });
     rmSync(`${exitFile}.ready`, { force: true });
     this.event('Normal', 'Pulled', `Container image "${image}" already present on machine`);
     const sp = spawnContainer({
-      netns: this.rec.netns, argv, env, hostname, podDir: this.dir, workingDir: c.workingDir,
+      netns: this.rec.netns, argv, env, hostname, podDir: this.dir, workingDir: c.workingDir || undefined,
       logFile: join(logDir, `${rec.restartCount}.log`), exitFile,
     });
     rec.pid = sp.pid; rec.startTicks = sp.startTicks;
@@ -620,7 +620,7 @@ export class PodRuntime {
     let workingDir = '/';
     try {
       const saved = JSON.parse(readFileSync(join(w.dir, `env-${ctrKey(container)}.json`), 'utf8')) as { env: Record<string, string>; workingDir: string };
-      env = saved.env; workingDir = saved.workingDir;
+      env = saved.env; workingDir = saved.workingDir || '/';
     } catch { /* none */ }
     return { pid: rec.pid, env, workingDir };
   }
