@@ -4,7 +4,8 @@
  *
  *   node --import tsx bench/dns.ts [--services 10000] [--duration 10] [--rate 5000]
  *
- * svcplane DNS runs as `svcplane dns --kubeconfig …` (bundled with esbuild, as a build would run it)
+ * svcplane DNS runs as `svcplane dns --kubeconfig …` (bundled with esbuild, as a build would run it;
+ * then once more from the TypeScript sources through tsx, as a checkout without a build runs it)
  * and learns its 10k Services and EndpointSlices through the real client (list+watch) from an API
  * endpoint in this process that serves paged lists and open watches. dnsmasq gets the same names
  * in a hosts file (`--local=/cluster.local/` so other names are NXDOMAIN), unbound as local-data in
@@ -108,7 +109,7 @@ async function waitFor(cond: () => boolean | Promise<boolean>, ms: number, what:
 
 function start(cmd: string, args: string[], log: string, env: Record<string, string> = {}): ChildProcess {
   const out = join(work, log);
-  const c = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  const c = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   let err = '';
   c.stderr!.on('data', (d) => { err += d; if (err.length > 20000) err = err.slice(-10000); writeFileSync(out, err); });
   children.push(c);
@@ -238,13 +239,13 @@ async function main(): Promise<void> {
   const servers: Server[] = [];
   const stopLast = async () => { const c = children[children.length - 1]; c.kill('SIGTERM'); await sleep(300); };
   try {
-    const variants: [string[], Record<string, string>, string, string][] = [
-      [[], {}, 'svcplane', 'as `svcplane dns` runs by default: served from a worker thread with a 4 MB young generation'],
-      [[], { SVCPLANE_DNS_WORKER: '0' }, 'svcplane (main thread)', 'SVCPLANE_DNS_WORKER=0: main thread, node\'s default heap settings'],
-      [['--max-semi-space-size=1'], {}, 'svcplane (main thread, semi-space 1 MB)', 'main thread with node --max-semi-space-size=1'],
+    // [node flags, script, label, note]
+    const variants: [string[], string, string, string][] = [
+      [[], bundle, 'svcplane', 'as `svcplane dns` runs when built (bundled JS): main thread, V8 flags set at start (1 MB young generation, --optimize-for-size)'],
+      [['--import', 'tsx'], join(work, 'dns-entry.ts'), 'svcplane (from source, tsx)', 'the same run from the TypeScript sources through tsx (a checkout without a build)'],
     ];
-    for (const [flags, env, label, note] of variants) {
-      const s = await startSvcplane(bundle, api.port, flags, env, label, note);
+    for (const [flags, script, label, note] of variants) {
+      const s = await startSvcplane(script, api.port, flags, {}, label, note);
       const idle = rssMB(s.pid);
       s.note += `, ${idle.rss} MB RSS (${idle.anon} MB private anon) after sync`;
       servers.push(s);
@@ -271,12 +272,12 @@ async function main(): Promise<void> {
   const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? '';
   const header = `# bench/dns — ${new Date().toISOString()}\n\n${SERVICES} Services (${NAMESPACES} namespaces, 2 endpoints each), dnsperf 100 outstanding queries for ${DURATION} s per row ` +
     `(latency rows: -Q ${RATE}); "mix" = 70 % Service names, 30 % NXDOMAIN. Machine: ${cpu}, ${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()} cores shared with other work ` +
-    `(dnsperf and the server compete for the same 2 cores; load average at start ${LOAD_AT_START}).\n\n` +
+    `(dnsperf and the server compete for the same 2 cores; load average at start ${LOAD_AT_START}, at the end ${loadavg().map((x) => x.toFixed(2)).join(' ')}).\n\n` +
     servers.map((s) => `- ${s.name}: ${s.note}; ready in ${s.startMs} ms`).join('\n') + '\n\n';
   console.log(table);
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(join(RESULTS, 'dns.md'), header + table + '\n');
-  writeFileSync(join(RESULTS, 'dns.json'), JSON.stringify({ date: new Date().toISOString(), loadAverageAtStart: LOAD_AT_START, services: SERVICES, durationSeconds: DURATION, latencyRate: RATE, servers, rows }, null, 2) + '\n');
+  writeFileSync(join(RESULTS, 'dns.json'), JSON.stringify({ date: new Date().toISOString(), loadAverageAtStart: LOAD_AT_START, loadAverageAtEnd: loadavg().map((x) => x.toFixed(2)).join(' '), services: SERVICES, durationSeconds: DURATION, latencyRate: RATE, servers, rows }, null, 2) + '\n');
 }
 
 main().then(() => rmSync(work, { recursive: true, force: true }), (e) => {
