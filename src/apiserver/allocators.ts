@@ -57,6 +57,9 @@ export class IPAllocator {
   }
 
   release(ip: string): void { this.used.delete(ipToInt(ip)); }
+
+  /** Replace the allocated set (a rebuild from stored Services). */
+  resetTo(ips: string[]): void { this.used.clear(); for (const ip of ips) this.used.add(ipToInt(ip)); }
 }
 
 export class PortAllocator {
@@ -87,4 +90,7 @@ export class PortAllocator {
   }
 
   release(p: number): void { this.used.delete(p); }
+
+  /** Replace the allocated set (a rebuild from stored Services). */
+  resetTo(ports: number[]): void { this.used.clear(); for (const p of ports) this.used.add(p); }
 }

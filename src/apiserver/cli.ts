@@ -9,6 +9,11 @@ export function register(program: Command): void {
     .requiredOption('--data-dir <dir>', 'data directory: store, pki/, kubeconfigs, apiserver.sock')
     .option('--store <backend>', 'sqlite | memory | etcd', 'sqlite')
     .option('--etcd-servers <urls>', 'etcd client URLs, comma-separated (with --store etcd)')
+    .option('--etcd-cafile <file>', 'CA bundle that signs the etcd servers\' certificates')
+    .option('--etcd-certfile <file>', 'client certificate for etcd')
+    .option('--etcd-keyfile <file>', 'client key for etcd')
+    .option('--kubeconfig-server <url>', 'server URL written into the kubeconfigs (a load balancer in front of several API servers)')
+    .option('--kubeconfig-socket <path>', 'unix socket written into the local kubeconfig (with --kubeconfig-server)')
     .option('--bind-address <ip>', 'HTTPS address', '127.0.0.1')
     .option('--secure-port <port>', 'HTTPS port', '6443')
     .option('--socket <path>', 'unix socket (default <data-dir>/apiserver.sock)')
@@ -24,7 +29,8 @@ export function register(program: Command): void {
       if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`invalid --secure-port "${o.securePort}"`);
       let store;
       try {
-        store = await createStore({ backend: o.store, path: join(o.dataDir, 'state.db'), etcdServers: o.etcdServers?.split(',') });
+        store = await createStore({ backend: o.store, path: join(o.dataDir, 'state.db'), etcdServers: o.etcdServers?.split(','),
+          etcdTls: o.etcdCafile || o.etcdCertfile || o.etcdKeyfile ? { ca: o.etcdCafile, cert: o.etcdCertfile, key: o.etcdKeyfile } : undefined });
       } catch (e) {
         return fail(`cannot open the ${o.store} store: ${(e as Error).message}`);
       }
@@ -33,6 +39,7 @@ export function register(program: Command): void {
         srv = await startApiServer({
           dataDir: o.dataDir, store, host: o.bindAddress, port, socketPath: o.socket,
           serviceCIDR: o.serviceClusterIpRange, nodePortRange: o.serviceNodePortRange, advertiseAddress: o.advertiseAddress, token: o.token,
+          kubeconfigServer: o.kubeconfigServer, kubeconfigSocket: o.kubeconfigSocket,
         });
       } catch (e) {
         const err = e as NodeJS.ErrnoException;

@@ -47,6 +47,9 @@ export interface ApiServerOptions {
   advertiseAddress?: string;
   /** Bearer token (default: generated once into <dataDir>/pki/token). */
   token?: string;
+  /** Write the kubeconfigs naming this URL and socket (a load balancer in front of several API servers). */
+  kubeconfigServer?: string;
+  kubeconfigSocket?: string;
 }
 
 export interface ApiServer {
@@ -243,12 +246,14 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   markReady();
   const url = `https://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
   // A second API server on the same data dir (own socket) leaves the kubeconfigs to the first.
-  if (!opts.socketPath || opts.socketPath === join(dataDir, 'apiserver.sock')) writeKubeconfigs(dataDir, pki, url, socketPath);
+  if (opts.kubeconfigServer) writeKubeconfigs(dataDir, pki, opts.kubeconfigServer, opts.kubeconfigSocket ?? join(dataDir, 'apiserver.sock'));
+  else if (!opts.socketPath || opts.socketPath === join(dataDir, 'apiserver.sock')) writeKubeconfigs(dataDir, pki, url, socketPath);
   log('serving', { url, socket: socketPath, store: opts.store.name });
   return {
     port, url, socketPath, storage,
     async close() {
       storage.caches.stop();
+      storage.stopFollowing();
       tlsServer.closeAllConnections(); sockServer.closeAllConnections();
       await Promise.all([new Promise((r) => tlsServer.close(r)), new Promise((r) => sockServer.close(r))]);
       if (existsSync(socketPath)) { try { unlinkSync(socketPath); } catch { /* already gone */ } }

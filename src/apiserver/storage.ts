@@ -166,6 +166,19 @@ function dropTypeDependentFields(next: Obj, cur: Obj): void {
   }
 }
 
+/** The cluster IPs a stored Service holds. */
+function serviceIPs(s: Obj): string[] {
+  const spec = s.spec ?? {};
+  return ((spec.clusterIPs ?? (spec.clusterIP ? [spec.clusterIP] : [])) as string[]).filter((ip) => ip && ip !== 'None');
+}
+
+/** The node ports (and health check node port) a stored Service holds. */
+function serviceNodePorts(s: Obj): number[] {
+  const out: number[] = (s.spec?.ports ?? []).map((p: Obj) => p.nodePort).filter(Boolean);
+  if (s.spec?.healthCheckNodePort) out.push(s.spec.healthCheckNodePort);
+  return out;
+}
+
 export class Storage {
   readonly clusterIPs: IPAllocator;
   readonly nodePorts: PortAllocator;
@@ -202,16 +215,67 @@ export class Storage {
   /** Rebuild allocator state from stored Services (repair on start). */
   async repair(): Promise<void> {
     const svc = res('services');
-    const { entries } = await this.store.list(storageKey(svc, undefined));
+    const { entries, revision } = await this.store.list(storageKey(svc, undefined));
     for (const e of entries) {
       const s = JSON.parse(e.value) as Obj;
-      for (const ip of s.spec?.clusterIPs ?? (s.spec?.clusterIP ? [s.spec.clusterIP] : [])) {
-        if (ip && ip !== 'None' && this.clusterIPs.contains(ip) && !this.clusterIPs.has(ip)) this.clusterIPs.allocate(ip);
-      }
-      for (const p of s.spec?.ports ?? []) if (p.nodePort && !this.nodePorts.has(p.nodePort)) this.nodePorts.allocate(p.nodePort);
-      const hc = s.spec?.healthCheckNodePort;
-      if (hc && !this.nodePorts.has(hc)) this.nodePorts.allocate(hc);
+      for (const ip of serviceIPs(s)) if (this.clusterIPs.contains(ip) && !this.clusterIPs.has(ip)) this.clusterIPs.allocate(ip);
+      for (const p of serviceNodePorts(s)) if (!this.nodePorts.has(p)) this.nodePorts.allocate(p);
     }
+    // A store shared with other API servers (etcd): their Service writes change what is free here.
+    if (this.store.name === 'etcd') this.followServices(storageKey(svc, undefined), revision);
+  }
+
+  /** Revisions of this server's own Service writes (their allocations are already accounted). */
+  private readonly ownServiceRevs = new Set<number>();
+  private serviceEventsAt = 0;
+  private serviceWatch?: { stop(): void };
+
+  private ownServiceWrite(rev: number): void {
+    if (this.serviceWatch && rev > this.serviceEventsAt) this.ownServiceRevs.add(rev);
+  }
+
+  private followServices(prefix: string, from: number): void {
+    const retry = (): unknown => this.stopped || setTimeout(() => { void this.rebuildAllocations(prefix).then((r) => start(r), () => retry()); }, 1000);
+    const start = (rev: number) => {
+      void this.store.watch(prefix, rev, (ev) => {
+        this.serviceEventsAt = ev.revision;
+        if (this.ownServiceRevs.delete(ev.revision)) return;
+        const before = ev.prevValue ? JSON.parse(ev.prevValue) as Obj : undefined;
+        const after = ev.type === 'put' ? JSON.parse(ev.value) as Obj : undefined;
+        const ipsAfter = new Set(after ? serviceIPs(after) : []);
+        const portsAfter = new Set(after ? serviceNodePorts(after) : []);
+        if (before) {
+          for (const ip of serviceIPs(before)) if (!ipsAfter.has(ip)) this.clusterIPs.release(ip);
+          for (const p of serviceNodePorts(before)) if (!portsAfter.has(p)) this.nodePorts.release(p);
+        }
+        for (const ip of ipsAfter) if (this.clusterIPs.contains(ip) && !this.clusterIPs.has(ip)) this.clusterIPs.allocate(ip);
+        for (const p of portsAfter) if (p >= this.nodePorts.min && p <= this.nodePorts.max && !this.nodePorts.has(p)) this.nodePorts.allocate(p);
+      }, () => retry()) // compacted past us, or the store went away: rebuild from a fresh list once it answers
+        .then((w) => { if (this.stopped) w.stop(); else this.serviceWatch = w; }, () => retry());
+    };
+    this.serviceWatch = { stop: () => { /* replaced once the watch is established */ } };
+    start(from);
+  }
+
+  private async rebuildAllocations(prefix: string): Promise<number> {
+    const { entries, revision } = await this.store.list(prefix);
+    const ips = new Set<string>(); const ports = new Set<number>();
+    for (const e of entries) {
+      const s = JSON.parse(e.value) as Obj;
+      for (const ip of serviceIPs(s)) ips.add(ip);
+      for (const p of serviceNodePorts(s)) ports.add(p);
+    }
+    this.clusterIPs.resetTo([...ips].filter((ip) => this.clusterIPs.contains(ip)));
+    this.nodePorts.resetTo([...ports].filter((p) => p >= this.nodePorts.min && p <= this.nodePorts.max));
+    this.serviceEventsAt = revision;
+    return revision;
+  }
+
+  private stopped = false;
+
+  stopFollowing(): void {
+    this.stopped = true;
+    this.serviceWatch?.stop();
   }
 
   async getEntry(info: ResourceInfo, ns: string | undefined, name: string) {
@@ -483,6 +547,7 @@ export class Storage {
     const value = this.encode(info, withFields);
     try {
       rev = await this.store.create(storageKey(info, md.namespace, name), value);
+      if (alloc) this.ownServiceWrite(rev);
     } catch (e) {
       alloc?.rollback();
       storeError(e, info, name);
@@ -569,7 +634,7 @@ export class Storage {
         try {
           const r = await this.store.delete(storageKey(info, ns, name), rev);
           alloc?.rollback();
-          if (info.kind === 'Service') this.releaseService(cur as Obj);
+          if (info.kind === 'Service') { this.ownServiceWrite(r.revision); this.releaseService(cur as Obj); }
           out.metadata.resourceVersion = String(r.revision);
           return out;
         } catch (e) {
@@ -581,6 +646,7 @@ export class Storage {
       try {
         const value = this.encode(info, out);
         const nrev = await this.store.update(storageKey(info, ns, name), value, rev);
+        if (alloc) this.ownServiceWrite(nrev);
         alloc?.commit();
         return this.remember(info, out as KubeObject, value, nrev);
       } catch (e) {
@@ -715,7 +781,7 @@ export class Storage {
       if (o.dryRun) return { obj, gone: true };
       try {
         const r = await this.store.delete(storageKey(info, ns, name), rev);
-        if (info.kind === 'Service') this.releaseService(obj as Obj);
+        if (info.kind === 'Service') { this.ownServiceWrite(r.revision); this.releaseService(obj as Obj); }
         (obj.metadata as Obj).resourceVersion = String(r.revision);
         return { obj, gone: true };
       } catch (e) {

@@ -8,16 +8,13 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Command, Option } from 'commander';
-import { parse, stringify } from 'yaml';
-import { res } from '../api/registry.js';
 import type { Node } from '../api/types.js';
-import { Client } from '../client/rest.js';
-import { DEFAULT_CLUSTER, PROXY_MODES, paths, requireConfig, specOf, type ProxyMode } from './config.js';
-import { down, supervisorPid, up } from './lifecycle.js';
-import { supervise, type ComponentState } from './supervisor.js';
-import { runRelay } from './relay.js';
-import { runSpeaker } from './speaker.js';
-import { runOutside } from './outside.js';
+import { DEFAULT_CLUSTER, PROXY_MODES, etcdEndpoints, paths, requireConfig, specOf, type ProxyMode } from './config.js';
+import type { ComponentState } from './supervisor.js';
+
+// Each command loads what it runs when it runs: the supervisor starts relay, speaker and outside as
+// processes of their own, and they should not pay for the API client, YAML or the lifecycle code.
+const lifecycle = () => import('./lifecycle.js');
 
 function nameOpt(cmd: Command): Command {
   return cmd.option('--name <name>', 'cluster name', DEFAULT_CLUSTER).option('--data-dir <dir>', 'data directory (default /var/lib/svcplane/<name>)');
@@ -47,6 +44,7 @@ function table(rows: string[][]): string {
 async function status(name: string, dataDir?: string): Promise<number> {
   const c = requireConfig(name, dataDir);
   const p = paths(c.dataDir);
+  const { supervisorPid } = await lifecycle();
   const sup = supervisorPid(c);
   console.log(`Cluster ${c.name}: ${sup ? 'running' : 'stopped'} (proxy mode ${c.proxyMode}, store ${c.store}, API https://127.0.0.1:${c.apiserverPort}, data ${c.dataDir})`);
   if (!sup) return 1;
@@ -55,6 +53,7 @@ async function status(name: string, dataDir?: string): Promise<number> {
   for (const s of state) rows.push([s.name, s.pid ? 'Running' : `Down (${s.lastExit ?? '?'})`, String(s.pid ?? '-'), String(s.restarts), age(s.startedAt), s.netns ?? 'host']);
   console.log('\n' + table(rows));
   try {
+    const [{ Client }, { res }] = await Promise.all([import('../client/rest.js'), import('../api/registry.js')]);
     const client = Client.fromKubeconfig(p.kubeconfigLocal);
     const nodes = await client.list<Node>(res('nodes'));
     client.close();
@@ -69,18 +68,20 @@ async function status(name: string, dataDir?: string): Promise<number> {
     return 1;
   }
   if (c.store === 'etcd') {
-    try {
-      const { memberStatus } = await import('../store/etcd-cluster.js' as string);
-      const members = await memberStatus(c.etcdServers ?? []);
-      console.log('\n' + table([['ETCD MEMBER', 'HEALTH', 'LEADER'], ...members.map((m: any) => [m.endpoint ?? m.name, m.healthy ? 'healthy' : `unhealthy${m.error ? ` (${m.error})` : ''}`, m.leader ? 'yes' : ''])]));
-    } catch (e) {
-      console.log(`\netcd status unavailable: ${(e as Error).message}`);
+    const { memberStatus } = await import('../store/etcd-cluster.js');
+    const members = await memberStatus(etcdEndpoints(c), c.etcdTls);
+    const mrows = [['ETCD MEMBER', 'ENDPOINT', 'HEALTH', 'LEADER', 'REVISION']];
+    for (const m of members) {
+      mrows.push([m.name ?? '-', m.endpoint, m.healthy ? 'healthy' : `unhealthy (${m.error ?? 'no answer'})`, m.leader ? 'yes' : 'no', m.revision ? String(m.revision) : '-']);
     }
+    console.log('\n' + table(mrows));
+    if (!members.some((m) => m.healthy)) return 1;
   }
   return 0;
 }
 
-function mergeKubeconfig(src: string, contextName: string): string {
+async function mergeKubeconfig(src: string, contextName: string): Promise<string> {
+  const { parse, stringify } = await import('yaml');
   const target = process.env.KUBECONFIG?.split(':')[0] ?? join(homedir(), '.kube', 'config');
   const add = parse(readFileSync(src, 'utf8'));
   const cfg = existsSync(target) ? (parse(readFileSync(target, 'utf8')) ?? {}) : { apiVersion: 'v1', kind: 'Config' };
@@ -102,18 +103,23 @@ export function register(program: Command): void {
     .addOption(new Option('--proxy-mode <mode>', 'service proxy mode').choices([...PROXY_MODES]))
     .option('--scheduler <name>', 'load-balancing scheduler: random (default) or rr; userspace also wrr, lc, wlc, sh, dh, sed, nq')
     .addOption(new Option('--store <backend>', 'API storage').choices(['sqlite', 'etcd', 'memory']))
-    .option('--etcd-servers <urls>', 'use an existing etcd cluster (comma-separated URLs)')
-    .option('--apiservers <n>', 'number of API servers (with --store etcd)', (v) => Number(v))
+    .option('--etcd-servers <urls>', 'with --store etcd: use an existing etcd cluster (comma-separated URLs) instead of starting 3 local members')
+    .option('--etcd-cafile <file>', 'CA of the etcd servers (https)')
+    .option('--etcd-certfile <file>', 'client certificate for etcd')
+    .option('--etcd-keyfile <file>', 'client key for etcd')
+    .option('--apiservers <n>', 'number of API servers (with --store etcd), behind a load balancer on the API port', (v) => Number(v))
     .option('--lb-pool <range>', 'LoadBalancer IP pool', '172.18.255.200-172.18.255.250')
     .action(async (o) => {
+      const { up } = await lifecycle();
       await up({
         name: o.name, dataDir: o.dataDir, workers: o.workers, proxyMode: o.proxyMode as ProxyMode | undefined, scheduler: o.scheduler,
         store: o.store, etcdServers: o.etcdServers?.split(','), apiservers: o.apiservers, lbPool: o.lbPool,
+        etcdTls: o.etcdCafile || o.etcdCertfile || o.etcdKeyfile ? { ca: o.etcdCafile, cert: o.etcdCertfile, key: o.etcdKeyfile } : undefined,
       });
     });
   nameOpt(program.command('down').description('stop a cluster and remove its namespaces, processes and rules'))
     .option('--purge', 'also delete the data directory (objects, certificates, logs)')
-    .action(async (o) => { await down({ name: o.name, dataDir: o.dataDir, purge: o.purge }); });
+    .action(async (o) => { const { down } = await lifecycle(); await down({ name: o.name, dataDir: o.dataDir, purge: o.purge }); });
   nameOpt(program.command('status').description('show components, nodes and their health'))
     .action(async (o) => { process.exitCode = await status(o.name, o.dataDir); });
   nameOpt(program.command('exec').description('run a command on a node or on the outside client host, e.g. svcplane exec client -- curl 172.18.0.3:32380'))
@@ -139,22 +145,26 @@ export function register(program: Command): void {
     });
   nameOpt(program.command('kubeconfig').description('print the kubeconfig path, or merge it into ~/.kube/config'))
     .option('--merge', 'merge into $KUBECONFIG or ~/.kube/config and switch to it')
-    .action((o) => {
+    .action(async (o) => {
       const c = requireConfig(o.name, o.dataDir);
       const p = paths(c.dataDir);
       if (o.merge) {
         const ctx = c.name === DEFAULT_CLUSTER ? 'svcplane' : `svcplane-${c.name}`;
-        console.log(`merged context "${ctx}" into ${mergeKubeconfig(p.kubeconfig, ctx)}`);
+        console.log(`merged context "${ctx}" into ${await mergeKubeconfig(p.kubeconfig, ctx)}`);
       } else {
         console.log(p.kubeconfig);
       }
     });
   nameOpt(program.command('supervise', { hidden: true }).description('run a cluster\'s processes (started by up)'))
-    .action(async (o) => { await supervise(requireConfig(o.name, o.dataDir)); });
+    .action(async (o) => { const { supervise } = await import('./supervisor.js'); await supervise(requireConfig(o.name, o.dataDir)); });
   program.command('relay', { hidden: true }).requiredOption('--data-dir <dir>').requiredOption('--listen <addr>')
-    .action(async (o) => { await runRelay({ dataDir: o.dataDir, listen: o.listen }); });
+    .action(async (o) => { const { runRelay } = await import('./relay.js'); await runRelay({ dataDir: o.dataDir, listen: o.listen }); });
   nameOpt(program.command('speaker', { hidden: true }))
-    .action(async (o) => { await runSpeaker(requireConfig(o.name, o.dataDir)); });
+    .action(async (o) => { const { runSpeaker } = await import('./speaker.js'); await runSpeaker(requireConfig(o.name, o.dataDir)); });
+  program.command('apiserver-lb', { hidden: true }).description('TCP/unix load balancer in front of several API servers')
+    .requiredOption('--listen <addr>').requiredOption('--socket <path>')
+    .requiredOption('--backends <addrs>').requiredOption('--backend-sockets <paths>')
+    .action(async (o) => { const { runApiLb } = await import('./apilb.js'); await runApiLb({ listen: o.listen, socket: o.socket, backends: o.backends.split(','), backendSockets: o.backendSockets.split(',') }); });
   program.command('outside', { hidden: true }).option('--data-dir <dir>')
-    .action(async () => { await runOutside(); });
+    .action(async () => { const { runOutside } = await import('./outside.js'); await runOutside(); });
 }

@@ -4,21 +4,39 @@
  * The supervisor starts them in this order (the API server first) and restarts any that die.
  */
 import { CLIENT_IP, POD_SUPERNET } from '../net/topology.js';
-import { paths, specOf, type ClusterConfig } from './config.js';
+import { etcdMemberArgs, findEtcd } from '../store/etcd-cluster.js';
+import {
+  LOCAL_ETCD_MEMBERS, LOCAL_ETCD_NAME, etcdEndpoints, paths, runsLocalEtcd, specOf, type ClusterConfig,
+} from './config.js';
 
 export interface ComponentSpec {
   /** Unique name: also the log file name (logs/<name>.log). */
   name: string;
-  /** svcplane subcommand and flags. */
+  /** svcplane subcommand and flags (or the flags of `command`). */
   args: string[];
+  /** A program other than svcplane (etcd). */
+  command?: string;
+  /** Part of the store (etcd members): started before everything else. */
+  store?: boolean;
   /** Network namespace to run in (undefined = the host's). */
   netns?: string;
   /** Started only after the API server answers. */
   needsApi: boolean;
 }
 
+/** Several API servers run behind a load balancer that owns the client-facing port and socket. */
+export function apiserverCount(c: ClusterConfig): number {
+  return Math.max(1, c.apiservers ?? 1);
+}
+
+/** HTTPS port of API server i: the cluster's port itself, or the ones after it behind the load balancer. */
 export function apiserverPort(c: ClusterConfig, i: number): number {
-  return c.apiserverPort + i;
+  return apiserverCount(c) > 1 ? c.apiserverPort + 1 + i : c.apiserverPort + i;
+}
+
+/** The etcd options a cluster's local members are started with. */
+export function localEtcdOptions(c: ClusterConfig) {
+  return { dataDir: paths(c.dataDir).etcd, basePort: c.etcdBasePort!, members: LOCAL_ETCD_MEMBERS, name: LOCAL_ETCD_NAME };
 }
 
 export function clusterComponents(c: ClusterConfig): ComponentSpec[] {
@@ -27,12 +45,38 @@ export function clusterComponents(c: ClusterConfig): ComponentSpec[] {
   const cp = spec.nodes[0]!;
   const kubeconfig = p.kubeconfigLocal;
   const out: ComponentSpec[] = [];
-  for (let i = 0; i < Math.max(1, c.apiservers); i++) {
+  if (runsLocalEtcd(c)) {
+    const bin = findEtcd() ?? 'etcd';
+    const eo = localEtcdOptions(c);
+    for (let i = 0; i < LOCAL_ETCD_MEMBERS; i++) {
+      out.push({ name: `${LOCAL_ETCD_NAME}-${i}`, command: bin, args: etcdMemberArgs(eo, i), needsApi: false, store: true });
+    }
+  }
+  const n = apiserverCount(c);
+  for (let i = 0; i < n; i++) {
     const args = ['apiserver', '--data-dir', c.dataDir, '--store', c.store, '--secure-port', String(apiserverPort(c, i)),
       '--advertise-address', cp.ip];
-    if (c.etcdServers?.length) args.push('--etcd-servers', c.etcdServers.join(','));
-    if (i > 0) args.push('--socket', `${p.apiserverSocket}.${i}`);
-    out.push({ name: i === 0 ? 'apiserver' : `apiserver-${i}`, args, needsApi: false });
+    if (c.store === 'etcd') {
+      args.push('--etcd-servers', etcdEndpoints(c).join(','));
+      if (c.etcdTls?.ca) args.push('--etcd-cafile', c.etcdTls.ca);
+      if (c.etcdTls?.cert) args.push('--etcd-certfile', c.etcdTls.cert);
+      if (c.etcdTls?.key) args.push('--etcd-keyfile', c.etcdTls.key);
+    }
+    if (n > 1) {
+      args.push('--socket', p.apiserverInstanceSocket(i));
+      // The first one writes the kubeconfigs, naming the load balancer's port and socket.
+      if (i === 0) args.push('--kubeconfig-server', `https://127.0.0.1:${c.apiserverPort}`, '--kubeconfig-socket', p.apiserverSocket);
+    }
+    // The first API server creates the certificates; the others start once it answers.
+    out.push({ name: n > 1 ? `apiserver-${i}` : 'apiserver', args, needsApi: i > 0 });
+  }
+  if (n > 1) {
+    out.push({
+      name: 'apiserver-lb', needsApi: false,
+      args: ['apiserver-lb', '--listen', `127.0.0.1:${c.apiserverPort}`, '--socket', p.apiserverSocket,
+        '--backends', Array.from({ length: n }, (_, i) => `127.0.0.1:${apiserverPort(c, i)}`).join(','),
+        '--backend-sockets', Array.from({ length: n }, (_, i) => p.apiserverInstanceSocket(i)).join(',')],
+    });
   }
   out.push(
     // Health/metrics ports follow the API server's: 10257/10259 for the first cluster, +10 per cluster.

@@ -19,7 +19,13 @@ export interface ClusterConfig {
   proxyMode: ProxyMode;
   scheduler: string;
   store: 'sqlite' | 'etcd' | 'memory';
+  /** An existing etcd cluster's client URLs (with --store etcd); unset = a local 3-member cluster. */
   etcdServers?: string[];
+  /** PEM files for an etcd cluster served over https. */
+  etcdTls?: { ca?: string; cert?: string; key?: string };
+  /** Local etcd: member i listens on client port etcdBasePort+2i, peer port etcdBasePort+2i+1. */
+  etcdBasePort?: number;
+  /** HTTPS port clients use (the API server's, or the load balancer's in front of several). */
   apiserverPort: number;
   /** Number of API servers (HA, with --store etcd). */
   apiservers: number;
@@ -56,6 +62,22 @@ export function specOf(c: ClusterConfig): TopologySpec {
   return topologySpec(c.name, c.workers);
 }
 
+/** Members of the local etcd cluster `svcplane up --store etcd` runs. */
+export const LOCAL_ETCD_MEMBERS = 3;
+export const LOCAL_ETCD_NAME = 'etcd';
+
+/** The etcd client URLs a cluster's API servers use (local members unless --etcd-servers). */
+export function etcdEndpoints(c: ClusterConfig): string[] {
+  if (c.etcdServers?.length) return c.etcdServers;
+  if (!c.etcdBasePort) return [];
+  return Array.from({ length: LOCAL_ETCD_MEMBERS }, (_, i) => `http://127.0.0.1:${c.etcdBasePort! + 2 * i}`);
+}
+
+/** Does `up` run the etcd members itself? */
+export function runsLocalEtcd(c: ClusterConfig): boolean {
+  return c.store === 'etcd' && !c.etcdServers?.length;
+}
+
 /** Paths inside a cluster's data dir, in one place. */
 export function paths(dataDir: string) {
   return {
@@ -65,7 +87,10 @@ export function paths(dataDir: string) {
     supervisorState: join(dataDir, 'supervisor-state.json'),
     kubeconfig: join(dataDir, 'kubeconfig'),
     kubeconfigLocal: join(dataDir, 'kubeconfig-local'),
+    /** The socket local components use: the API server's own, or the load balancer's with several. */
     apiserverSocket: join(dataDir, 'apiserver.sock'),
+    /** API server i's own socket when several run behind the load balancer. */
+    apiserverInstanceSocket: (i: number) => join(dataDir, `apiserver-${i}.sock`),
     kubeletSocket: (node: string) => join(dataDir, 'kubelet', `${node}.sock`),
     pki: join(dataDir, 'pki'),
     db: join(dataDir, 'state.db'),

@@ -13,8 +13,9 @@ import { Client } from '../client/rest.js';
 import { haveCommand } from '../net/exec.js';
 import { createTopology, deleteNetns, listNetns } from '../net/topology.js';
 import {
-  dataDirFor, loadConfig, paths, saveConfig, specOf, validateClusterName, type ClusterConfig, type ProxyMode, PROXY_MODES,
+  LOCAL_ETCD_MEMBERS, dataDirFor, loadConfig, paths, runsLocalEtcd, saveConfig, specOf, validateClusterName, type ClusterConfig, type ProxyMode, PROXY_MODES,
 } from './config.js';
+import { findEtcd, freePortBase } from '../store/etcd-cluster.js';
 import { apiHealthy, waitFor, type ComponentState } from './supervisor.js';
 
 export interface UpOptions {
@@ -25,6 +26,7 @@ export interface UpOptions {
   dataDir?: string;
   store?: 'sqlite' | 'etcd' | 'memory';
   etcdServers?: string[];
+  etcdTls?: { ca?: string; cert?: string; key?: string };
   apiservers?: number;
   lbPool?: string;
   waitMs?: number;
@@ -52,6 +54,11 @@ function portFree(port: number): Promise<boolean> {
     s.once('error', () => resolve(false));
     s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
+}
+
+async function portsFree(base: number, count: number): Promise<boolean> {
+  for (let i = 0; i < count; i++) if (!(await portFree(base + i))) return false;
+  return true;
 }
 
 /** 6443, or the next free port when another cluster already has it. */
@@ -86,13 +93,25 @@ export async function up(o: UpOptions): Promise<ClusterConfig> {
     ? { ...existing, proxyMode: o.proxyMode ?? existing.proxyMode, scheduler: o.scheduler ?? existing.scheduler }
     : {
       name: o.name, dataDir, workers: o.workers ?? 2, proxyMode: o.proxyMode ?? 'nftables', scheduler: o.scheduler ?? 'random',
-      store: o.store ?? 'sqlite', etcdServers: o.etcdServers, apiservers: o.apiservers ?? 1, apiserverPort: 0,
+      store: o.store ?? (o.etcdServers?.length ? 'etcd' : 'sqlite'), etcdServers: o.etcdServers, etcdTls: o.etcdTls, apiservers: o.apiservers ?? 1, apiserverPort: 0,
       lbPool: o.lbPool ?? '172.18.255.200-172.18.255.250', createdAt: new Date().toISOString(),
     };
   if (existing && o.workers !== undefined && o.workers !== existing.workers) {
     throw new Error(`cluster "${o.name}" exists with ${existing.workers} workers; run svcplane down --name ${o.name} --purge to recreate it with ${o.workers}`);
   }
+  if (existing && o.store && o.store !== existing.store) {
+    throw new Error(`cluster "${o.name}" keeps its objects in ${existing.store}; to move them to ${o.store}: svcplane down --name ${o.name} && svcplane store migrate --name ${o.name} --to ${o.store}`);
+  }
+  if (existing && o.apiservers !== undefined && o.apiservers !== existing.apiservers) {
+    throw new Error(`cluster "${o.name}" exists with ${existing.apiservers} API server(s); run svcplane down --name ${o.name} --purge to recreate it with ${o.apiservers}`);
+  }
+  if (!Number.isInteger(c.apiservers) || c.apiservers < 1 || c.apiservers > 5) throw new Error(`--apiservers ${c.apiservers}: must be 1 to 5`);
+  if (c.apiservers > 1 && c.store !== 'etcd') {
+    throw new Error(`--apiservers ${c.apiservers} needs --store etcd: a ${c.store} store belongs to one API server process`);
+  }
+  if (c.etcdServers?.length && c.store !== 'etcd') throw new Error(`--etcd-servers is for --store etcd (the store is ${c.store})`);
   preflight(c.proxyMode);
+  if (runsLocalEtcd(c) && !findEtcd()) throw new Error('--store etcd starts a local etcd cluster, but etcd is not installed; install it with: apt-get install -y etcd-server (or give --etcd-servers)');
   const t0 = Date.now();
   const running = supervisorPid(c);
   if (running) {
@@ -106,11 +125,19 @@ export async function up(o: UpOptions): Promise<ClusterConfig> {
     }
     return c;
   }
-  if (!c.apiserverPort || !(await portFree(c.apiserverPort))) c.apiserverPort = await choosePort(c.apiservers);
+  const ports = c.apiservers > 1 ? c.apiservers + 1 : 1;
+  if (!c.apiserverPort || !(await portsFree(c.apiserverPort, ports))) c.apiserverPort = await choosePort(ports);
+  if (runsLocalEtcd(c) && (!c.etcdBasePort || !(await portsFree(c.etcdBasePort, 2 * LOCAL_ETCD_MEMBERS)))) {
+    if (c.etcdBasePort && existsSync(paths(c.dataDir).etcd)) {
+      throw new Error(`the etcd ports ${c.etcdBasePort}-${c.etcdBasePort + 2 * LOCAL_ETCD_MEMBERS - 1} of cluster "${c.name}" are in use by another program; free them and run up again`);
+    }
+    c.etcdBasePort = await freePortBase(2 * LOCAL_ETCD_MEMBERS, 20_000, 30_000);
+  }
   saveConfig(c);
   const p = paths(c.dataDir);
   mkdirSync(p.logs, { recursive: true });
-  out(`${existing ? 'Resuming' : 'Creating'} cluster "${c.name}" (${c.workers + 1} nodes, proxy mode ${c.proxyMode}, store ${c.store}) in ${c.dataDir}`);
+  const storeDesc = c.store !== 'etcd' ? c.store : c.etcdServers?.length ? `etcd at ${c.etcdServers.join(',')}` : `etcd (${LOCAL_ETCD_MEMBERS} members)`;
+  out(`${existing ? 'Resuming' : 'Creating'} cluster "${c.name}" (${c.workers + 1} nodes, proxy mode ${c.proxyMode}, store ${storeDesc}${c.apiservers > 1 ? `, ${c.apiservers} API servers` : ''}) in ${c.dataDir}`);
   const spec = specOf(c);
   removeClusterNetns(c.name); // leftovers of a crashed run
   await createTopology(spec);
@@ -214,7 +241,9 @@ export async function down(o: DownOptions): Promise<void> {
   const before = clusterNetns(o.name).length;
   removeClusterNetns(o.name);
   await killByDataDir(dataDir);
-  for (const f of ['apiserver.sock', 'supervisor.pid']) rmSync(`${dataDir}/${f}`, { force: true });
+  if (existsSync(dataDir)) {
+    for (const f of readdirSync(dataDir)) if (/^apiserver(-\d+)?\.sock$/.test(f) || f === 'supervisor.pid') rmSync(`${dataDir}/${f}`, { force: true });
+  }
   rmSync(`${dataDir}/kubelet`, { recursive: true, force: true });
   if (o.purge) rmSync(dataDir, { recursive: true, force: true });
   out(`Deleted cluster "${o.name}": ${before} network namespaces and their processes removed${o.purge ? `, ${dataDir} deleted` : `; data kept in ${dataDir} (svcplane up --name ${o.name} resumes, --purge deletes it)`}`);

@@ -10,7 +10,8 @@ import { closeSync, mkdirSync, openSync, writeFileSync, unlinkSync } from 'node:
 import http from 'node:http';
 import { selfCommand } from '../cli/self.js';
 import { clusterComponents, type ComponentSpec } from './components.js';
-import { loadConfig, paths, type ClusterConfig } from './config.js';
+import { etcdEndpoints, loadConfig, paths, type ClusterConfig } from './config.js';
+import { memberStatus } from '../store/etcd-cluster.js';
 import { bootstrapCluster } from './bootstrap.js';
 
 const RESTART_MIN_MS = 500;
@@ -81,7 +82,8 @@ export async function supervise(c: ClusterConfig): Promise<void> {
   const start = (r: Running) => {
     if (stopping) return;
     const self = selfCommand();
-    const argv = r.spec.netns ? ['ip', 'netns', 'exec', r.spec.netns, ...self, ...r.spec.args] : [...self, ...r.spec.args];
+    const prog = r.spec.command ? [r.spec.command] : self;
+    const argv = r.spec.netns ? ['ip', 'netns', 'exec', r.spec.netns, ...prog, ...r.spec.args] : [...prog, ...r.spec.args];
     const fd = openSync(p.log(r.spec.name), 'a');
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, fd], env: { ...process.env, SVCPLANE_COMPONENT: r.spec.name } });
     closeSync(fd);
@@ -138,7 +140,14 @@ export async function supervise(c: ClusterConfig): Promise<void> {
 
   const comps = clusterComponents(c);
   for (const spec of comps) running.set(spec.name, { spec, restarts: 0, backoffMs: RESTART_MIN_MS });
-  for (const r of running.values()) if (!r.spec.needsApi) start(r);
+  // The store first (local etcd members), then whatever does not need the API, then the rest.
+  const storeParts = [...running.values()].filter((r) => r.spec.store);
+  for (const r of storeParts) start(r);
+  if (storeParts.length) {
+    const ok = await waitFor(async () => (await memberStatus(etcdEndpoints(c), c.etcdTls)).every((m) => m.healthy), 60_000, 200);
+    log(ok ? 'etcd healthy' : 'etcd not healthy within 60s; starting the API servers anyway (they retry)', { members: storeParts.length });
+  }
+  for (const r of running.values()) if (!r.spec.needsApi && !r.spec.store) start(r);
   const up = await waitFor(() => apiHealthy(p.apiserverSocket), 60_000);
   if (!up) log('API server did not become healthy within 60s; starting the rest anyway', { log: p.log('apiserver') });
   for (const r of running.values()) if (r.spec.needsApi) start(r);

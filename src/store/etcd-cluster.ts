@@ -10,7 +10,6 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { Etcd3 } from 'etcd3';
 
 export const ETCD_BINARY = 'etcd';
 const HOST = '127.0.0.1';
@@ -185,6 +184,8 @@ export class EtcdCluster {
  */
 export async function memberStatus(endpoints: string[], tls?: { ca?: string; cert?: string; key?: string }): Promise<MemberStatus[]> {
   const { readFileSync } = await import('node:fs');
+  // Loaded on use: the gRPC client is heavy, and this module is imported by every svcplane command.
+  const { Etcd3 } = await import('etcd3');
   const credentials = tls?.ca ? {
     rootCertificate: readFileSync(tls.ca),
     ...(tls.key ? { privateKey: readFileSync(tls.key) } : {}),
