@@ -118,7 +118,7 @@ function start(cmd: string, args: string[], log: string, env: Record<string, str
 
 /** Bundle `svcplane dns` the way a build would run it. */
 function bundleSvcplane(): string {
-  const entry = join(work, 'dns-entry.ts');
+  const entry = join(work, 'dns-entry.mts');
   writeFileSync(entry, `import { Command } from ${JSON.stringify(join(ROOT, 'node_modules', 'commander', 'esm.mjs'))};\nimport { register } from ${JSON.stringify(join(ROOT, 'src', 'dns', 'cli.ts'))};\nconst p = new Command('svcplane');\nregister(p);\nawait p.parseAsync(process.argv);\n`);
   const out = join(work, 'svcplane-dns.mjs');
   for (const [src, dst] of [[entry, out]]) {
@@ -242,7 +242,7 @@ async function main(): Promise<void> {
     // [node flags, script, label, note]
     const variants: [string[], string, string, string][] = [
       [[], bundle, 'svcplane', 'as `svcplane dns` runs when built (bundled JS): main thread, V8 flags set at start (1 MB young generation, --optimize-for-size)'],
-      [['--import', 'tsx'], join(work, 'dns-entry.ts'), 'svcplane (from source, tsx)', 'the same run from the TypeScript sources through tsx (a checkout without a build)'],
+      [['--import', 'tsx'], join(work, 'dns-entry.mts'), 'svcplane (from source, tsx)', 'the same run from the TypeScript sources through tsx (a checkout without a build)'],
     ];
     for (const [flags, script, label, note] of variants) {
       const s = await startSvcplane(script, api.port, flags, {}, label, note);

@@ -15,7 +15,7 @@ import { inZone, trimZone } from './parse.js';
 import { ZoneRecords, type Answer, type ZoneOptions } from './records.js';
 import { isReverse, reverseRecords } from './reverse.js';
 import {
-  buildResponse, CLASS_IN, type Compiled, errorResponse, FLAG_AA, keyToName, parseQuery, Query, RCODE, type RR, TYPE, Writer,
+  buildResponse, CLASS_IN, errorResponse, FLAG_AA, keyToName, parseQuery, Query, RCODE, type RR, TYPE, Writer,
 } from './wire.js';
 
 /** Compiled answers kept at most (names); past it the whole table is dropped and rebuilt on demand. */
