@@ -51,10 +51,22 @@ export function partialObjectMetadata(obj: KubeObject, version: string): Record<
   return { kind: 'PartialObjectMetadata', apiVersion: `meta.k8s.io/${version}`, metadata: obj.metadata ?? {} };
 }
 
-/** Write a complete response: a JSON text, or a value rendered in the negotiated format. */
+/** Write a complete response: a JSON text (string or bytes), or a value rendered in the negotiated format. */
 export function sendBody(resp: http.ServerResponse, code: number, body: unknown, format: Format = JSON_FORMAT,
   headers: Record<string, string> = {}): void {
+  if (Buffer.isBuffer(body)) {
+    if (format.kind === 'json') return sendJSONBytes(resp, code, body, headers);
+    body = body.toString('utf8');
+  }
   const text = format.kind === 'yaml' ? stringifyYaml(typeof body === 'string' ? JSON.parse(body) : body) : typeof body === 'string' ? body : JSON.stringify(body);
   resp.writeHead(code, { 'Content-Type': format.kind === 'yaml' ? 'application/yaml' : format.kind === 'json' ? 'application/json' : contentType(format), 'Cache-Control': 'no-cache, private', 'Content-Length': String(Buffer.byteLength(text)), ...headers });
   resp.end(text);
+}
+
+/** Write a JSON body already encoded (the GET fast path: the watch cache's bytes, as they are). */
+export function sendJSONBytes(resp: http.ServerResponse, code: number, body: Buffer, headers?: Record<string, string>): void {
+  resp.writeHead(code, headers && Object.keys(headers).length
+    ? { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Content-Length': String(body.length), ...headers }
+    : ['Content-Type', 'application/json', 'Cache-Control', 'no-cache, private', 'Content-Length', String(body.length)]);
+  resp.end(body);
 }

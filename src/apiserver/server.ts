@@ -22,6 +22,7 @@ import { bootstrap } from './bootstrap.js';
 import { ApiMetrics } from './metrics.js';
 import { sendBody } from './content.js';
 import { handleResource, handleUpgrade, route, verbOf } from './handlers.js';
+import { serveFastGet } from './fast-path.js';
 
 const DEFAULT_ADVERTISE = '172.18.0.2';
 const DEFAULT_PORT = 6443;
@@ -126,14 +127,14 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const onWatchStart = () => { metrics.watchers++; };
   const onWatchEnd = () => { metrics.watchers--; };
 
-  const handle = async (req: http.IncomingMessage, resp: http.ServerResponse, trusted: boolean): Promise<void> => {
+  const handle = async (req: http.IncomingMessage, resp: http.ServerResponse, authed: boolean): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://apiserver');
     const path = url.pathname;
     if (!isReady) {
       if (path === '/readyz') { resp.writeHead(503, { 'Content-Type': 'text/plain' }); resp.end('bootstrapping'); return; }
       await ready;
     }
-    if (!trusted && !PUBLIC_PATHS.has(path) && !authorized(req)) {
+    if (!authed && !PUBLIC_PATHS.has(path)) {
       return sendBody(resp, 401, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
     }
     const parts = splitPath(path);
@@ -203,7 +204,10 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   };
 
   const listener = (trusted: boolean) => (req: http.IncomingMessage, resp: http.ServerResponse) => {
-    handle(req, resp, trusted).catch((e) => sendError(resp, e));
+    const authed = trusted || authorized(req);
+    // GET of one object as JSON: straight from the watch cache when it holds the object.
+    if (authed && isReady && req.method === 'GET' && serveFastGet(req, resp, storage, metrics)) return;
+    handle(req, resp, authed).catch((e) => sendError(resp, e));
   };
   const onUpgrade = (trusted: boolean) => (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     socket.on('error', () => socket.destroy());

@@ -6,6 +6,10 @@
  * that sends it unchanged). A window of recent events lets clients resume from a recent
  * resourceVersion without touching the store; older resumes go to the store's own history
  * (which answers 410 Gone once it is compacted).
+ *
+ * With a store that delivers events synchronously at commit (SQLite, memory), the cache also
+ * keeps each object's JSON for GET by name: every write's event replaces or drops the entry
+ * before the write is acknowledged, so a GET served from it is as fresh as a store read.
  */
 import type { ResourceInfo } from '../api/registry.js';
 import { storageKey } from '../api/registry.js';
@@ -15,6 +19,11 @@ import { decodeObject, namespaceOfKey, objectJSON } from './codec.js';
 
 /** Recent events kept per resource for resuming watches. */
 const WINDOW = 2048;
+/** Stores whose watch events are delivered in the committing call, before the write returns. */
+const SYNC_EVENT_STORES = new Set(['sqlite', 'memory']);
+
+/** A stored object as GET answers it: the store's value and revision, its JSON bytes built once. */
+interface CachedObject { value: string; rev: number; json?: Buffer }
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -100,9 +109,44 @@ export class WatchCache {
   private readonly subs = new Set<Sub>();
   private storeWatch?: Watcher;
   private starting?: Promise<void>;
+  /** Objects by storage key, while the store watch is live (sync-event stores only). */
+  private objects?: Map<string, CachedObject>;
 
   constructor(private readonly store: Store, readonly info: ResourceInfo) {
     this.prefix = storageKey(info, undefined);
+  }
+
+  /** The JSON of the object at `key` (with its resourceVersion), when the cache holds it. */
+  objectJSON(key: string): Buffer | undefined {
+    const o = this.objects?.get(key);
+    if (!o) return undefined;
+    return (o.json ??= Buffer.from(objectJSON(this.info, o.value, o.rev)));
+  }
+
+  /**
+   * Offer a value read from the store (or just written) at a time the cache had seen events up
+   * to `seenRev`: kept only if no event arrived since, so a newer value is never replaced.
+   */
+  offerObject(key: string, value: string, rev: number, seenRev: number): void {
+    if (this.objects && this.lastRev === seenRev && rev <= seenRev) this.objects.set(key, { value, rev });
+  }
+
+  /** Is the object cache live (events flowing), so reads can be served from it? */
+  get holdsObjects(): boolean { return this.objects !== undefined; }
+
+  /** Start the store watch for the object cache, if this store can keep one (first GET). */
+  startObjects(): void {
+    if (!this.starting && SYNC_EVENT_STORES.has(this.store.name)) this.start().catch(() => { /* reads keep going to the store */ });
+  }
+
+  /**
+   * The revision up to which every event of this resource has been delivered (a BOOKMARK's):
+   * the last event's or the store's latest progress notification; with a store that delivers
+   * events at commit, the store's current revision.
+   */
+  async progressRevision(): Promise<number> {
+    if (this.starting && SYNC_EVENT_STORES.has(this.store.name)) return Math.max(this.lastRev, await this.store.currentRevision());
+    return this.lastRev;
   }
 
   get watchers(): number { return this.subs.size; }
@@ -113,7 +157,10 @@ export class WatchCache {
       const rev = await this.store.currentRevision();
       this.lowWater = rev;
       this.lastRev = rev;
-      this.storeWatch = await this.store.watch(this.prefix, rev, (ev) => this.onEvent(ev), (err) => this.fail(err));
+      this.storeWatch = await this.store.watch(this.prefix, rev, (ev) => this.onEvent(ev), (err) => this.fail(err),
+        (progress) => { if (progress > this.lastRev) this.lastRev = progress; });
+      // The store's history replay and buffered events are delivered by now: the watch is live.
+      if (SYNC_EVENT_STORES.has(this.store.name)) this.objects = new Map();
     })().catch((e) => { this.starting = undefined; throw e; });
     return this.starting;
   }
@@ -121,6 +168,10 @@ export class WatchCache {
   private onEvent(raw: StoreEvent): void {
     const ev = new CachedEvent(this.info, this.prefix, raw);
     this.lastRev = raw.revision;
+    if (this.objects) {
+      if (raw.type === 'put') this.objects.set(raw.key, { value: raw.value, rev: raw.revision });
+      else this.objects.delete(raw.key);
+    }
     this.window.push(ev);
     if (this.window.length > WINDOW) this.lowWater = this.window.splice(0, this.window.length - WINDOW).pop()!.rev;
     for (const s of this.subs) this.send(s, ev);
@@ -161,6 +212,7 @@ export class WatchCache {
     this.storeWatch?.stop();
     this.storeWatch = undefined;
     this.starting = undefined;
+    this.objects = undefined;
     this.subs.clear();
     this.window.length = 0;
   }
@@ -170,6 +222,9 @@ export class WatchCache {
 export class WatchCaches {
   private readonly caches = new Map<ResourceInfo, WatchCache>();
   constructor(private readonly store: Store) {}
+
+  /** The cache of a resource if one was made (no store watch is started). */
+  peek(info: ResourceInfo): WatchCache | undefined { return this.caches.get(info); }
 
   get(info: ResourceInfo): WatchCache {
     let c = this.caches.get(info);

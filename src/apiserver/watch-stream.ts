@@ -15,6 +15,7 @@ import { contentType, partialObjectMetadata, type Format } from './content.js';
 import { parseSelector, type Storage } from './storage.js';
 import type { CachedEvent, WatchEventType } from './watch-cache.js';
 
+/** BOOKMARK period (SVCPLANE_BOOKMARK_MS overrides it, for tests). */
 const BOOKMARK_EVERY_MS = 30_000;
 /** A watcher this far behind (bytes queued) is dropped, as kube-apiserver drops slow watchers. */
 const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
@@ -38,6 +39,7 @@ export async function serveWatch(w: WatchRequest): Promise<void> {
   const fieldSel = w.name ? `metadata.name=${w.name}${q.get('fieldSelector') ? ',' + q.get('fieldSelector') : ''}` : q.get('fieldSelector') ?? undefined;
   const sel = parseSelector(info, q.get('labelSelector') ?? undefined, fieldSel);
   const bookmarks = q.get('allowWatchBookmarks') === 'true';
+  const bookmarkEveryMs = Number(process.env.SVCPLANE_BOOKMARK_MS) || BOOKMARK_EVERY_MS;
   const sendInitial = q.get('sendInitialEvents');
   if (sendInitial === 'true' && (!bookmarks || q.get('resourceVersionMatch') !== 'NotOlderThan')) {
     throw badRequest('sendInitialEvents requires setting allowWatchBookmarks=true and resourceVersionMatch=NotOlderThan');
@@ -55,7 +57,7 @@ export async function serveWatch(w: WatchRequest): Promise<void> {
   let firstTable = true;
   let lastRV = Number(fromRV ?? 0) || 0;
   let ended = false;
-  let sub: { stop(): void; cache?: { lastRev: number } } | undefined;
+  let sub: { stop(): void; cache?: { progressRevision(): Promise<number> } } | undefined;
   let bookmarkTimer: NodeJS.Timeout | undefined;
   let timeoutTimer: NodeJS.Timeout | undefined;
 
@@ -111,13 +113,14 @@ export async function serveWatch(w: WatchRequest): Promise<void> {
   if (ended) { sub.stop(); return; }
 
   if (bookmarks) {
-    const tick = () => {
-      // From the shared cache every event up to its last revision has been offered to this watcher.
-      const rv = Math.max(lastRV, sub?.cache?.lastRev ?? 0);
+    const tick = async () => {
+      // From the shared cache every event up to its progress revision has been offered to this watcher.
+      const rv = Math.max(lastRV, (await sub?.cache?.progressRevision()) ?? 0);
+      if (ended) return;
       if (rv) bookmark(rv);
-      bookmarkTimer = setTimeout(tick, BOOKMARK_EVERY_MS);
+      bookmarkTimer = setTimeout(tick, bookmarkEveryMs);
     };
-    bookmarkTimer = setTimeout(tick, BOOKMARK_EVERY_MS);
+    bookmarkTimer = setTimeout(tick, bookmarkEveryMs);
   }
   const timeout = Number(q.get('timeoutSeconds') ?? 0);
   const limit = (timeout > 0 ? timeout : MIN_TIMEOUT_S * (1 + Math.random())) * 1000;
