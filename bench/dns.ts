@@ -2,7 +2,7 @@
  * bench/dns — svcplane's cluster DNS against dnsmasq and unbound serving the same names from static
  * data, measured with dnsperf in one run on this machine.
  *
- *   node --import tsx bench/dns.ts [--services 10000] [--duration 10] [--rate 5000]
+ *   node --import tsx bench/dns.ts [--services 10000] [--duration 5] [--rate 5000] [--rounds 3]
  *
  * svcplane DNS runs as `svcplane dns --kubeconfig …` (bundled with esbuild, as a build would run it;
  * then once more from the TypeScript sources through tsx, as a checkout without a build runs it)
@@ -11,13 +11,15 @@
  * in a hosts file (`--local=/cluster.local/` so other names are NXDOMAIN), unbound as local-data in
  * a static local-zone. Workloads: every Service name once per pass ("names"), and 70 % Service
  * names with 30 % names that do not exist ("mix", NXDOMAIN). Throughput: dnsperf as fast as it can
- * (100 queries outstanding). Latency: dnsperf at a fixed --rate, per-query times → p50/p99.
+ * (100 queries outstanding). Latency: dnsperf at a fixed --rate, per-query times → p50/p99. All
+ * servers run at once and take turns for several rounds, so the load other work puts on this shared
+ * machine falls on each alike; medians over rounds, ratios against dnsmasq within each round.
  * Resident memory: VmRSS of the server process after the runs (VmHWM is its peak) and RssAnon, the
  * private anonymous part (for node, RSS also counts ~35 MB of the node binary's mapped pages, shared
  * by every node process on the machine).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
 import { createSocket } from 'node:dgram';
 import { loadavg, tmpdir } from 'node:os';
@@ -34,8 +36,10 @@ function arg(name: string, def: number): number {
   return i > 0 ? Number(process.argv[i + 1]) : def;
 }
 const SERVICES = arg('services', 10000);
-const DURATION = arg('duration', 10);
+const DURATION = arg('duration', 5);
 const RATE = arg('rate', 5000);
+const ROUNDS = arg('rounds', 3);
+const LATENCY_SECONDS = Math.max(3, Math.round(DURATION * 0.6));
 
 const LOAD_AT_START = loadavg().map((x) => x.toFixed(2)).join(' ');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -212,19 +216,23 @@ function percentiles(out: string): { p50: number; p99: number; n: number } {
   return { p50: at(0.5), p99: at(0.99), n: lat.length };
 }
 
-interface Row { server: string; workload: string; qps: number; avgMs: number; p50Ms: number; p99Ms: number; lost: number; rcodes: string; rssMB: number; peakMB: number; anonMB: number }
+interface Run { round: number; server: string; workload: string; qps: number; avgMs: number; p50Ms: number; p99Ms: number; lost: number; rcodes: string; load1: number }
+interface Row { server: string; workload: string; qps: number; vsDnsmasq: number; avgMs: number; p50Ms: number; p99Ms: number; lost: number; rssMB: number; peakMB: number; anonMB: number }
 
-async function measure(s: Server, files: Record<string, string>): Promise<Row[]> {
-  dnsperf(s.port, files.names, 2); // warm-up: every name answered once
-  const rows: Row[] = [];
-  for (const [workload, file] of Object.entries(files)) {
-    const t = dnsperf(s.port, file, DURATION);
-    const l = percentiles(dnsperf(s.port, file, Math.max(3, Math.round(DURATION / 2)), ['-Q', String(RATE), '-v']).out);
-    const m = rssMB(s.pid);
-    rows.push({ server: s.name, workload, qps: t.qps, avgMs: t.avgMs, p50Ms: l.p50, p99Ms: l.p99, lost: t.lost, rcodes: t.rcodes, rssMB: m.rss, peakMB: m.hwm, anonMB: m.anon });
-    console.error(JSON.stringify(rows[rows.length - 1]));
-  }
-  return rows;
+const median = (xs: number[]): number => {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return NaN;
+  return v.length % 2 ? v[v.length >> 1] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+
+/** One throughput run and one fixed-rate latency run of a workload against a server. */
+function measureOnce(s: Server, workload: string, file: string, round: number): Run {
+  const load1 = loadavg()[0];
+  const t = dnsperf(s.port, file, DURATION);
+  const l = percentiles(dnsperf(s.port, file, LATENCY_SECONDS, ['-Q', String(RATE), '-v']).out);
+  const run = { round, server: s.name, workload, qps: t.qps, avgMs: t.avgMs, p50Ms: l.p50, p99Ms: l.p99, lost: t.lost, rcodes: t.rcodes, load1 };
+  console.error(JSON.stringify(run));
+  return run;
 }
 
 async function main(): Promise<void> {
@@ -235,9 +243,9 @@ async function main(): Promise<void> {
 
   const api = await startApi();
   const bundle = bundleSvcplane();
-  const rows: Row[] = [];
+  const runs: Run[] = [];
   const servers: Server[] = [];
-  const stopLast = async () => { const c = children[children.length - 1]; c.kill('SIGTERM'); await sleep(300); };
+  const mem = new Map<string, ReturnType<typeof rssMB>>();
   try {
     // [node flags, script, label, note]
     const variants: [string[], string, string, string][] = [
@@ -249,35 +257,61 @@ async function main(): Promise<void> {
       const idle = rssMB(s.pid);
       s.note += `, ${idle.rss} MB RSS (${idle.anon} MB private anon) after sync`;
       servers.push(s);
-      rows.push(...await measure(s, files));
-      await stopLast();
     }
-    const dm = await startDnsmasq();
-    servers.push(dm);
-    rows.push(...await measure(dm, files));
-    await stopLast();
+    servers.push(await startDnsmasq());
     const ub = await startUnbound();
-    if (ub) { servers.push(ub); rows.push(...await measure(ub, files)); await stopLast(); }
+    if (ub) servers.push(ub);
+    // All servers stay up (idle ones cost no CPU) and take turns, round after round, so a change
+    // in the machine's load hits every server alike; ratios are taken within a round.
+    for (const s of servers) dnsperf(s.port, files.names, 2); // warm-up: every name answered once
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const [workload, file] of Object.entries(files)) {
+        for (const s of servers) runs.push(measureOnce(s, workload, file, round));
+      }
+    }
+    for (const s of servers) mem.set(s.name, rssMB(s.pid));
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
     api.close();
   }
 
-  const dmq = (w: string) => rows.find((r) => r.server === 'dnsmasq' && r.workload === w)?.qps ?? NaN;
+  const rows: Row[] = [];
+  for (const s of servers) {
+    for (const workload of Object.keys(files)) {
+      const mine = runs.filter((r) => r.server === s.name && r.workload === workload);
+      const ratios = mine.map((r) => r.qps / (runs.find((d) => d.server === 'dnsmasq' && d.workload === workload && d.round === r.round)?.qps ?? NaN));
+      const m = mem.get(s.name)!;
+      rows.push({
+        server: s.name, workload, qps: Math.round(median(mine.map((r) => r.qps))), vsDnsmasq: Math.round(median(ratios) * 100) / 100,
+        avgMs: median(mine.map((r) => r.avgMs)), p50Ms: median(mine.map((r) => r.p50Ms)), p99Ms: median(mine.map((r) => r.p99Ms)),
+        lost: mine.reduce((a, r) => a + r.lost, 0), rssMB: m.rss, peakMB: m.hwm, anonMB: m.anon,
+      });
+    }
+  }
   const table = [
-    '| server | workload | qps | vs dnsmasq | avg latency ms (max load) | p50 ms @' + RATE + ' qps | p99 ms @' + RATE + ' qps | lost | RSS MB | private anon MB | peak RSS MB |',
+    '| server | workload | qps (median) | vs dnsmasq (median of per-round ratios) | avg latency ms (max load) | p50 ms @' + RATE + ' qps | p99 ms @' + RATE + ' qps | lost | RSS MB | private anon MB | peak RSS MB |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.server} | ${r.workload} | ${r.qps} | ${(r.qps / dmq(r.workload)).toFixed(2)}× | ${r.avgMs} | ${r.p50Ms} | ${r.p99Ms} | ${r.lost} | ${r.rssMB} | ${r.anonMB} | ${r.peakMB} |`),
+    ...rows.map((r) => `| ${r.server} | ${r.workload} | ${r.qps} | ${r.vsDnsmasq.toFixed(2)}× | ${r.avgMs} | ${r.p50Ms} | ${r.p99Ms} | ${r.lost} | ${r.rssMB} | ${r.anonMB} | ${r.peakMB} |`),
+  ].join('\n');
+  const perRound = [
+    '| round | workload | load (1 min) | ' + servers.map((s) => `${s.name} qps / p99 ms`).join(' | ') + ' |',
+    '|---:|---|---:|' + servers.map(() => '---:').join('|') + '|',
+    ...Array.from({ length: ROUNDS }, (_, i) => i + 1).flatMap((round) => Object.keys(files).map((w) => {
+      const rs = servers.map((s) => runs.find((r) => r.round === round && r.workload === w && r.server === s.name));
+      return `| ${round} | ${w} | ${rs[0]?.load1.toFixed(2)} | ` + rs.map((r) => `${r?.qps} / ${r?.p99Ms}`).join(' | ') + ' |';
+    })),
   ].join('\n');
   const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? '';
-  const header = `# bench/dns — ${new Date().toISOString()}\n\n${SERVICES} Services (${NAMESPACES} namespaces, 2 endpoints each), dnsperf 100 outstanding queries for ${DURATION} s per row ` +
-    `(latency rows: -Q ${RATE}); "mix" = 70 % Service names, 30 % NXDOMAIN. Machine: ${cpu}, ${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()} cores shared with other work ` +
-    `(dnsperf and the server compete for the same 2 cores; load average at start ${LOAD_AT_START}, at the end ${loadavg().map((x) => x.toFixed(2)).join(' ')}).\n\n` +
+  const loadEnd = loadavg().map((x) => x.toFixed(2)).join(' ');
+  const header = `# bench/dns — ${new Date().toISOString()}\n\n${SERVICES} Services (${NAMESPACES} namespaces, 2 endpoints each). ${ROUNDS} rounds; in each, every server in turn gets ` +
+    `dnsperf with 100 outstanding queries for ${DURATION} s (qps, average latency) and then -Q ${RATE} for ${LATENCY_SECONDS} s (p50/p99), per workload; ` +
+    `"mix" = 70 % Service names, 30 % NXDOMAIN. Machine: ${cpu}, ${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()} cores shared with other work ` +
+    `(dnsperf and the server compete for the same 2 cores; load average at start ${LOAD_AT_START}, at the end ${loadEnd}). Memory: after all rounds.\n\n` +
     servers.map((s) => `- ${s.name}: ${s.note}; ready in ${s.startMs} ms`).join('\n') + '\n\n';
   console.log(table);
   mkdirSync(RESULTS, { recursive: true });
-  writeFileSync(join(RESULTS, 'dns.md'), header + table + '\n');
-  writeFileSync(join(RESULTS, 'dns.json'), JSON.stringify({ date: new Date().toISOString(), loadAverageAtStart: LOAD_AT_START, loadAverageAtEnd: loadavg().map((x) => x.toFixed(2)).join(' '), services: SERVICES, durationSeconds: DURATION, latencyRate: RATE, servers, rows }, null, 2) + '\n');
+  writeFileSync(join(RESULTS, 'dns.md'), header + table + '\n\nPer round:\n\n' + perRound + '\n');
+  writeFileSync(join(RESULTS, 'dns.json'), JSON.stringify({ date: new Date().toISOString(), loadAverageAtStart: LOAD_AT_START, loadAverageAtEnd: loadEnd, services: SERVICES, rounds: ROUNDS, durationSeconds: DURATION, latencySeconds: LATENCY_SECONDS, latencyRate: RATE, servers, rows, runs }, null, 2) + '\n');
 }
 
 main().then(() => rmSync(work, { recursive: true, force: true }), (e) => {
@@ -286,4 +320,3 @@ main().then(() => rmSync(work, { recursive: true, force: true }), (e) => {
   console.error(`logs kept in ${work}`);
   process.exit(1);
 });
-void existsSync;
