@@ -1,15 +1,20 @@
 /**
  * bench/apiserver: the API server through its real HTTP interface, on SQLite and memory in one
- * run. The server runs in this process; the load comes from a separate process (this file with
- * --load) over HTTPS keep-alive with 16 requests in flight, so client work does not share the
- * server's event loop. Measured: creates/s, gets/s (HTTPS and the unix socket), a list of 10k
- * objects (JSON and the Table kubectl asks for), and watch fan-out (one write → 100 watchers,
- * latency from sending the write to each watcher's event). The server's own CPU time
- * per request is reported too: 1e6 / (µs per request) is what one core sustains, whatever else
- * the machine is doing. Prints a table, saves bench/results/apiserver.{md,json}.
+ * run. The server runs in this process; the load comes from separate processes, so client work
+ * does not share the server's event loop, with 16 requests in flight on keep-alive connections:
+ * - wrk (Debian's `wrk`, a C load generator; when installed): creates and gets over HTTPS for
+ *   a fixed time (WRK_SECONDS, default 5). A Node client spends about as much CPU per request
+ *   as the server, and both share the machine's 2 cores, so wrk is what shows the server's rate;
+ * - a Node client (this file with --load, as client-node or a controller would be): creates and
+ *   gets over HTTPS and the unix socket, a list of the objects (JSON and the Table kubectl asks
+ *   for), and watch fan-out (one write → 100 watchers, latency from sending the write to each
+ *   watcher's event).
+ * The server's own CPU time per request is reported too: 1e6 / (µs per request) is what one
+ * core sustains, whatever else the machine is doing. Prints a table, saves
+ * bench/results/apiserver.{md,json} with the load average at start and end.
  * Run: npx tsx bench/apiserver.ts   (N=… to change the object count)
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import https from 'node:https';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,6 +26,51 @@ const INFLIGHT = 16;
 const WATCHERS = 100;
 const WATCH_WRITES = 50;
 const CM_PATH = '/api/v1/namespaces/default/configmaps';
+const WRK_SECONDS = Number(process.env.WRK_SECONDS ?? 5);
+/** wrk's creates go to their own namespace, so the lists below see the same N objects. */
+const WRK_NS = 'bench-wrk';
+
+// ---------------------------------------------------------------- wrk (Lua request scripts)
+
+const WRK_CREATE = `
+local counter = 0
+request = function()
+  counter = counter + 1
+  local body = '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"wk-' .. counter .. '","labels":{"bench":"yes"}},"data":{"key":"value-' .. counter .. '"}}'
+  return wrk.format("POST", nil, { ["Content-Type"] = "application/json", ["Accept"] = "application/json", ["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN") }, body)
+end`;
+const WRK_GET = `
+local counter = 0
+local n = tonumber(os.getenv("BENCH_N"))
+local base = wrk.path
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", base .. "/cm-" .. (counter % n), { ["Accept"] = "application/json", ["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN") })
+end`;
+
+function findWrk(): string | undefined {
+  try { return execFileSync('sh', ['-c', 'command -v wrk'], { encoding: 'utf8' }).trim() || undefined; } catch { return undefined; }
+}
+
+/** Run wrk (one thread, INFLIGHT connections) with a request script; requests, seconds and non-2xx answers. */
+function runWrk(bin: string, dir: string, script: string, url: string, token: string): Promise<{ requests: number; seconds: number; errors: number }> {
+  const file = join(dir, `wrk-${Math.random().toString(36).slice(2)}.lua`);
+  writeFileSync(file, script);
+  return new Promise((resolve, reject) => {
+    const p = spawn(bin, ['-t1', `-c${INFLIGHT}`, `-d${WRK_SECONDS}s`, '-s', file, url], { env: { ...process.env, BENCH_TOKEN: token, BENCH_N: String(N) }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    p.on('error', reject);
+    p.on('close', (code) => {
+      const m = /(\d+) requests in ([\d.]+)(m?s)/.exec(out);
+      if (code !== 0 || !m) return reject(new Error(`wrk failed (${code}): ${out}`));
+      const seconds = Number(m[2]) / (m[3] === 'ms' ? 1000 : 1);
+      const bad = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+      const sockErr = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+      resolve({ requests: Number(m[1]), seconds, errors: Number(bad?.[1] ?? 0) + (sockErr ? Number(sockErr[1]) + Number(sockErr[2]) + Number(sockErr[3]) : 0) });
+    });
+  });
+}
 
 // ---------------------------------------------------------------- load generator (child)
 
@@ -137,8 +187,9 @@ function ask(child: ChildProcess, cmd: Cmd): Promise<any> {
   return new Promise((resolve) => { child.once('message', resolve); child.send(cmd); });
 }
 
-async function benchOne(backend: 'sqlite' | 'memory') {
+async function benchOne(backend: 'sqlite' | 'memory', wrk: string | undefined) {
   const { startApiServer } = await import('../src/apiserver/server.js');
+  const { res } = await import('../src/api/registry.js');
   const { createStore } = await import('../src/store/index.js');
   const dir = mkdtempSync(join(tmpdir(), 'svp-bench-api-'));
   const store = await createStore({ backend, path: join(dir, 'state.db'), compactIntervalMs: 0 });
@@ -155,18 +206,31 @@ async function benchOne(backend: 'sqlite' | 'memory') {
     if (r.errors) throw new Error(`${backend} ${cmd.op}: ${r.errors} failed requests`);
     return { ...r, rate: requests / (r.ms / 1000), cpuUs: (c.user + c.system) / requests };
   };
+  const wrkPhase = async (script: string, url: string) => {
+    const c0 = process.cpuUsage();
+    const r = await runWrk(wrk!, dir, script, url, tls.token!);
+    const c = process.cpuUsage(c0);
+    if (r.errors) throw new Error(`${backend} wrk: ${r.errors} failed requests`);
+    return { rate: r.requests / r.seconds, cpuUs: (c.user + c.system) / r.requests, requests: r.requests };
+  };
   try {
     const warm = await phase({ op: 'create', target: tls, n: 500, prefix: 'warm' }, 500);
     void warm;
     const create = await phase({ op: 'create', target: tls, prefix: 'cm' }, N);
     const get = await phase({ op: 'get', target: tls, n: 2 * N, prefix: 'cm' }, 2 * N);
+    let wrkCreate, wrkGet;
+    if (wrk) {
+      await srv.storage.create(res('namespaces'), undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: WRK_NS } });
+      wrkCreate = await wrkPhase(WRK_CREATE, `${srv.url}/api/v1/namespaces/${WRK_NS}/configmaps`);
+      wrkGet = await wrkPhase(WRK_GET, `${srv.url}${CM_PATH}`);
+    }
     const createSock = await phase({ op: 'create', target: sock, prefix: 'sk' }, N);
     const getSock = await phase({ op: 'get', target: sock, n: 2 * N, prefix: 'sk' }, 2 * N);
     const list = await phase({ op: 'list', target: tls }, 1);
     const table = await phase({ op: 'table', target: tls }, 1);
     const watch = await phase({ op: 'watch', target: tls, prefix: 'w' }, WATCH_WRITES);
     return {
-      backend,
+      backend, wrkCreate, wrkGet,
       create: { rate: create.rate, cpuUs: create.cpuUs }, get: { rate: get.rate, cpuUs: get.cpuUs },
       createSocket: { rate: createSock.rate, cpuUs: createSock.cpuUs }, getSocket: { rate: getSock.rate, cpuUs: getSock.cpuUs },
       list: { items: list.items, ms: list.ms, mb: list.bytes / 1e6 }, table: { items: table.items, ms: table.ms },
@@ -183,20 +247,43 @@ async function benchOne(backend: 'sqlite' | 'memory') {
 async function main(): Promise<void> {
   const rows = [];
   const load = loadavg()[0]!;
-  for (const b of ['sqlite', 'memory'] as const) rows.push(await benchOne(b));
+  const wrk = findWrk();
+  if (!wrk) console.error('wrk not installed (apt-get install wrk): HTTPS rates from the Node client only');
+  for (const b of ['sqlite', 'memory'] as const) rows.push(await benchOne(b, wrk));
+  const loadEnd = loadavg()[0]!;
   const f = (x: number) => x.toFixed(0);
+  const na = '–';
+  const wrkMd = [
+    `| store | creates/s | gets/s | server CPU per create | server CPU per get | one core sustains (creates/s / gets/s) |`,
+    '|---|---:|---:|---:|---:|---:|',
+    ...rows.map((r) => r.wrkCreate && r.wrkGet
+      ? `| ${r.backend} | ${f(r.wrkCreate.rate)} | ${f(r.wrkGet.rate)} | ${f(r.wrkCreate.cpuUs)} µs | ${f(r.wrkGet.cpuUs)} µs | ${f(1e6 / r.wrkCreate.cpuUs)} / ${f(1e6 / r.wrkGet.cpuUs)} |`
+      : `| ${r.backend} | ${na} | ${na} | ${na} | ${na} | ${na} |`),
+  ].join('\n');
   const md = [
     `| store | creates/s (HTTPS) | gets/s (HTTPS) | creates/s (socket) | gets/s (socket) | server CPU per create / get (HTTPS) | list ${N} (JSON) | list ${N} (Table) | watch: ${WATCHERS} watchers × ${WATCH_WRITES} writes | watch p50 / p99 |`,
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows.map((r) => `| ${r.backend} | ${f(r.create.rate)} | ${f(r.get.rate)} | ${f(r.createSocket.rate)} | ${f(r.getSocket.rate)} | ${f(r.create.cpuUs)} µs / ${f(r.get.cpuUs)} µs | ${f(r.list.ms)} ms (${r.list.mb.toFixed(1)} MB) | ${f(r.table.ms)} ms | ${r.watch.events} events | ${r.watch.p50.toFixed(1)} / ${r.watch.p99.toFixed(1)} ms |`),
   ].join('\n');
+  const ratio = (a?: number, b?: number) => a && b ? `${(a / b).toFixed(2)}x` : na;
+  const [sq, mem] = rows;
+  const ratios = `SQLite / memory: creates ${ratio(sq?.wrkCreate?.rate, mem?.wrkCreate?.rate)}, gets ${ratio(sq?.wrkGet?.rate, mem?.wrkGet?.rate)} (wrk); server CPU per create ${ratio(sq?.wrkCreate?.cpuUs, mem?.wrkCreate?.cpuUs)}, per get ${ratio(sq?.wrkGet?.cpuUs, mem?.wrkGet?.cpuUs)}`;
   const capacity = rows.map((r) => `${r.backend}: one core sustains ~${f(1e6 / r.create.cpuUs)} creates/s and ~${f(1e6 / r.get.cpuUs)} gets/s over HTTPS (${f(1e6 / r.createSocket.cpuUs)} / ${f(1e6 / r.getSocket.cpuUs)} on the socket)`).join('; ');
+  console.log(wrkMd);
   console.log(md);
+  console.log(ratios);
   console.log(capacity);
-  const note = `Machine: ${cpus().length} cores, load average ${load.toFixed(1)} at start (other work was running). The load generator is a separate process on the same 2 cores.`;
+  const note = `Machine: ${cpus().length} cores, load average ${load.toFixed(1)} at start and ${loadEnd.toFixed(1)} at the end (other work was running). Each load generator is a separate process on the same 2 cores.`;
+  const text = [
+    `# bench/apiserver (${new Date().toISOString()})`, '',
+    `## HTTPS under wrk (${INFLIGHT} keep-alive connections, ${WRK_SECONDS} s per phase; creates in a namespace of their own, gets of the ${N} objects below)`, '',
+    wrkMd, '',
+    `## Node client (${INFLIGHT} requests in flight, keep-alive; ${N} objects)`, '',
+    md, '', `${ratios}.`, '', `Node client: ${capacity}.`, '', note, '',
+  ].join('\n');
   mkdirSync(join(import.meta.dirname, 'results'), { recursive: true });
-  writeFileSync(join(import.meta.dirname, 'results', 'apiserver.md'), `# bench/apiserver (${new Date().toISOString()})\n\n${md}\n\n${capacity}.\n\n${note}\n`);
-  writeFileSync(join(import.meta.dirname, 'results', 'apiserver.json'), JSON.stringify({ date: new Date().toISOString(), n: N, inflight: INFLIGHT, loadavg: load, rows }, null, 2));
+  writeFileSync(join(import.meta.dirname, 'results', 'apiserver.md'), text);
+  writeFileSync(join(import.meta.dirname, 'results', 'apiserver.json'), JSON.stringify({ date: new Date().toISOString(), n: N, inflight: INFLIGHT, wrkSeconds: WRK_SECONDS, loadavg: load, loadavgEnd: loadEnd, wrk: !!wrk, rows }, null, 2));
   process.exit(0);
 }
 

@@ -56,6 +56,10 @@ export function namespaceNotFound(ns: string): HttpError {
   return new HttpError(404, 'NotFound', `namespaces "${ns}" not found`, { name: ns, kind: 'namespaces' });
 }
 
+export function forbidden(info: ResourceInfo, name: string, why: string): HttpError {
+  return new HttpError(403, 'Forbidden', `${qualifiedResource(info)} "${name}" is forbidden: ${why}`, details(info, name));
+}
+
 export function forbiddenTerminating(info: ResourceInfo, name: string, ns: string): HttpError {
   return new HttpError(403, 'Forbidden', `${qualifiedResource(info)} "${name}" is forbidden: unable to create new content in namespace ${ns} because it is being terminated`,
     { ...details(info, name), causes: [{ reason: 'NamespaceTerminating', message: `namespace ${ns} is being terminated`, field: 'metadata.namespace' }] });

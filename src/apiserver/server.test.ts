@@ -171,6 +171,37 @@ describe('API server (memory store)', () => {
     assert.equal(tooNew.status, 504);
   });
 
+  it('a continue token whose revision was compacted: 410 Expired with a token for the rest', async () => {
+    const base = '/api/v1/namespaces/kube-node-lease/configmaps';
+    for (let i = 0; i < 5; i++) await request(c, 'POST', base, { metadata: { name: `e${i}` } });
+    const p1 = await request(c, 'GET', `${base}?limit=2`);
+    await request(c, 'POST', base, { metadata: { name: 'e9' } });
+    await store.compact(await store.currentRevision());
+    const old = await request(c, 'GET', `${base}?limit=2&continue=${encodeURIComponent(p1.json.metadata.continue)}`);
+    assert.equal(old.status, 410);
+    assert.equal(old.json.reason, 'Expired');
+    assert.equal(old.json.message, 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.');
+    // The fresh token goes on from the same key at the latest revision (e9 now shows).
+    const rest = await request(c, 'GET', `${base}?limit=10&continue=${encodeURIComponent(old.json.metadata.continue)}`);
+    assert.equal(rest.status, 200);
+    assert.deepEqual(rest.json.items.map((o: any) => o.metadata.name), ['e2', 'e3', 'e4', 'e9']);
+  });
+
+  it('default, kube-system and kube-public may not be deleted (kubectl delete ns --all)', async () => {
+    for (const ns of ['default', 'kube-system', 'kube-public']) {
+      const r = await request(c, 'DELETE', `/api/v1/namespaces/${ns}`);
+      assert.equal(r.status, 403);
+      assert.equal(r.json.reason, 'Forbidden');
+      assert.equal(r.json.message, `namespaces "${ns}" is forbidden: this namespace may not be deleted`);
+    }
+    assert.equal((await request(c, 'DELETE', '/api/v1/namespaces/no-such')).status, 404);
+    // Namespaces have no deletecollection, as upstream: kubectl deletes them one by one.
+    assert.equal((await request(c, 'DELETE', '/api/v1/namespaces')).status, 405);
+    const dry = await request(c, 'DELETE', '/api/v1/namespaces/kube-node-lease?dryRun=All');
+    assert.equal(dry.status, 200);
+    assert.equal(dry.json.status.phase, 'Terminating');
+  });
+
   it('Table and PartialObjectMetadata when the Accept header asks', async () => {
     const t = await request(c, 'GET', '/api/v1/namespaces/default/services', undefined, { Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' });
     assert.equal(t.headers['content-type'], 'application/json;as=Table;v=v1;g=meta.k8s.io');

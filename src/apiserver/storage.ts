@@ -20,7 +20,7 @@ import { StoreError, type Store, type StoreEntry } from '../store/types.js';
 import { AllocationError, IPAllocator, PortAllocator } from './allocators.js';
 import { decodeObject, encodeObject, listItemJSON, objectJSON } from './codec.js';
 import { CachedEvent as CachedEventImpl, WatchCaches, type WatchCache, selectorFilter, type CachedEvent, type Subscription, type WatchEventType } from './watch-cache.js';
-import { HttpError, alreadyExists, badRequest, conflict, forbiddenTerminating, gone, invalid, namespaceNotFound, notFound, unavailable } from './errors.js';
+import { HttpError, alreadyExists, badRequest, conflict, forbidden, forbiddenTerminating, gone, invalid, namespaceNotFound, notFound, unavailable } from './errors.js';
 
 type Obj = Record<string, any>;
 
@@ -71,6 +71,8 @@ const WAIT_FOR_RV_MS = 3000;
 export interface Selector { labels: Requirement[] | null; fields: FieldRequirement[] }
 
 const NAMESPACES = res('namespaces');
+/** Namespaces that may not be deleted (kube-apiserver's NamespaceLifecycle admission). */
+const IMMORTAL_NAMESPACES = new Set(['default', 'kube-system', 'kube-public']);
 const KINDS_WITH_STATUS = new Set(RESOURCES.filter((r) => r.subresources.includes('status')).map((r) => r.kind));
 const MAX_CAS_RETRIES = 8;
 
@@ -119,9 +121,13 @@ function encodeContinue(key: string, rev: number): string {
   return Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: rev, start: key })).toString('base64url');
 }
 
+/**
+ * A continue token whose revision was compacted: 410 Expired with upstream's words and, as
+ * upstream, a fresh token (revision -1: the rest of the list at the latest revision).
+ */
 function expiredContinue(key: string): HttpError {
   return new HttpError(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.',
-    undefined, { continue: encodeContinue(key, 0) });
+    undefined, { continue: encodeContinue(key, -1) });
 }
 
 function decodeContinue(tok: string): { key: string; rev: number } {
@@ -333,7 +339,8 @@ export class Storage {
       const c = decodeContinue(o.continue);
       startAfter = c.key;
       continuing = true;
-      if (c.rev) atRev = c.rev;
+      // A token's revision is where the first page was read; -1 (after a 410) means the latest.
+      if (c.rev > 0) atRev = c.rev;
     } else {
       atRev = await this.checkListRV(o);
     }
@@ -738,6 +745,11 @@ export class Storage {
   // ---- delete ----
 
   async delete(info: ResourceInfo, ns: string | undefined, name: string, o: DeleteOpts = {}): Promise<{ obj: KubeObject; gone: boolean }> {
+    // As the NamespaceLifecycle admission plugin: `kubectl delete ns --all` leaves these standing.
+    if (info.kind === 'Namespace' && IMMORTAL_NAMESPACES.has(name)) {
+      await this.getEntry(info, ns, name);
+      throw forbidden(info, name, 'this namespace may not be deleted');
+    }
     for (let attempt = 0; ; attempt++) {
       const { obj, rev } = await this.getEntry(info, ns, name);
       const md = obj.metadata as Obj;

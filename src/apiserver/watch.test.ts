@@ -95,7 +95,29 @@ describe('watch', () => {
     assert.equal(ev[n].object.metadata.annotations['k8s.io/initial-events-end'], 'true');
   });
 
-  it('a compacted resourceVersion is a 410 Expired ERROR event', async () => {
+  it('BOOKMARKs carry the store\'s progress, past writes to other resources', async () => {
+    process.env.SVCPLANE_BOOKMARK_MS = '100';
+    try {
+      const rv = (await request(c, 'GET', `${NS}/secrets`)).json.metadata.resourceVersion;
+      const w = open(`${NS}/secrets?watch=1&allowWatchBookmarks=true&resourceVersion=${rv}`);
+      await w.headers;
+      const cm = (await request(c, 'POST', CM, { metadata: { name: 'progress' } })).json;
+      for (let i = 0; i < 50; i++) {
+        const b = w.events.filter((e) => e.type === 'BOOKMARK').pop();
+        if (b && Number(b.object.metadata.resourceVersion) >= Number(cm.metadata.resourceVersion)) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const b = w.events.filter((e) => e.type === 'BOOKMARK').pop();
+      assert.ok(b, 'a bookmark arrived');
+      assert.equal(b.object.kind, 'Secret');
+      assert.ok(Number(b.object.metadata.resourceVersion) >= Number(cm.metadata.resourceVersion), 'the bookmark is at or past the configmap write');
+      assert.ok(w.events.every((e) => e.type === 'BOOKMARK'), 'no secret events');
+    } finally {
+      delete process.env.SVCPLANE_BOOKMARK_MS;
+    }
+  });
+
+    it('a compacted resourceVersion is a 410 Expired ERROR event', async () => {
     for (let i = 0; i < 3; i++) await request(c, 'POST', CM, { metadata: { name: `c${i}` } });
     await store.compact(await store.currentRevision());
     const w = open(`${CM}?watch=1&resourceVersion=2`);
