@@ -115,7 +115,11 @@ function start(cmd: string, args: string[], log: string, env: Record<string, str
   const out = join(work, log);
   const c = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   let err = '';
-  c.stderr!.on('data', (d) => { err += d; if (err.length > 20000) err = err.slice(-10000); writeFileSync(out, err); });
+  c.stderr!.on('data', (d) => {
+    err += d;
+    if (err.length > 20000) err = err.slice(-10000);
+    try { writeFileSync(out, err); } catch { /* the work dir is gone: the run is over */ }
+  });
   children.push(c);
   return c;
 }
