@@ -187,6 +187,7 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
       svcHealth.close();
       for (const s of servers) s.close();
       if (opts.cleanup || provider.mode === 'userspace') await provider.cleanup();
+      provider.close?.();
     },
   };
 }

@@ -72,6 +72,8 @@ export interface Provider {
   counters(): Promise<TrafficCounters>;
   /** Remove everything this backend programmed (mode switch, --cleanup, stop). */
   cleanup(): Promise<void>;
+  /** Stop helper processes, leaving what was programmed in place (proxy stop without cleanup). */
+  close?(): void;
 }
 
 export interface BackendOptions {

@@ -16,7 +16,7 @@
  * an endpoint change is two element operations and no rule change.
  */
 import { createHash } from 'node:crypto';
-import { nftApply, nftDeleteTable, nftList } from '../../../net/nft.js';
+import { NftSession, nftApply, nftDeleteTable, nftList } from '../../../net/nft.js';
 import { clusterEndpoints, externalEndpoints } from '../../topology.js';
 import type { BackendOptions, Provider, ProxyEndpoint, ServicePort, SyncRequest, SyncStats, TrafficCounters } from '../../types.js';
 
@@ -105,7 +105,10 @@ export interface Fragment {
   slots: Map<number, string>;
   /** slot blocks held (allocator ids) */
   blocks: string[];
-  /** endpoint ("ip:port/proto") → where its connections are counted: a slot, a named counter, or [group map, key] */
+  /**
+   * endpoint ("ip:port/proto") → where its connections are counted: a slot, a named counter, or
+   * [group map, key] (group elements are not listed here: counters() derives them from `elems`)
+   */
   conns: [string, number | string | [string, string]][];
   hairpin: string[];
   traffic: string[];
@@ -119,16 +122,17 @@ function generator(sched: string): string {
 /** Render one service port; `alloc` hands out endpoint slots. Pure apart from the allocator. */
 export function renderServicePort(sp: ServicePort, o: NftOptions, alloc: SlotAllocator = new SlotAllocator()): Fragment {
   const f: Fragment = {
-    chains: new Map(), counters: [], sets: new Map(), elems: new Map(MAPS.map((m) => [m, new Map()])), groups: [],
+    chains: new Map(), counters: [], sets: new Map(), elems: new Map(), groups: [],
     slots: new Map(), blocks: [], conns: [], hairpin: [], traffic: [],
   };
   const el = (m: string) => { let x = f.elems.get(m); if (!x) f.elems.set(m, (x = new Map())); return x; };
-  const id = chainId(sp.key);
   const proto = sp.protocol;
   const gen = generator(sp.scheduler ?? o.scheduler);
+  const extIPs = sp.externalIPs.length || sp.loadBalancerIPs.length ? [...sp.externalIPs, ...sp.loadBalancerIPs] : [];
+  const external = extIPs.length > 0 || sp.nodePort !== undefined;
   const cl = clusterEndpoints(sp, o.nodeName);
-  const ex = externalEndpoints(sp, o.nodeName);
-  for (const e of new Set([...cl, ...ex])) {
+  const ex = external ? externalEndpoints(sp, o.nodeName) : [];
+  for (const e of ex.length ? new Set([...cl, ...ex]) : cl) {
     // Only a pod on this node can reach itself through this node's rules.
     if (!e.nodeName || e.nodeName === o.nodeName) f.hairpin.push(`${e.ip} . ${e.ip}`);
     if (o.endpointCounters !== false) f.traffic.push(`${e.ip} . ${proto} . ${e.port}`);
@@ -165,9 +169,7 @@ export function renderServicePort(sp: ServicePort, o: NftOptions, alloc: SlotAll
     eps.forEach((e, i) => { f.slots.set(base + i, `${proto} ${e.ip} . ${e.port}`); f.conns.push([`${e.ip}:${e.port}/${proto}`, base + i]); });
     return [`meta l4proto ${proto} dnat ip addr . port to numgen ${gen} mod ${eps.length} offset ${base} map @${endpointsMap(proto)}`];
   };
-  const svcChain = `svc-${id}`;
-  const extIPs = [...sp.externalIPs, ...sp.loadBalancerIPs];
-  const plain = !extIPs.length && sp.nodePort === undefined && !sp.affinityTimeout && gen === 'random' && sp.clusterIP !== undefined;
+  const plain = !external && !sp.affinityTimeout && gen === 'random' && sp.clusterIP !== undefined;
   if (plain && cl.length) {
     // The common case, a ClusterIP with random choice: no chain of its own. Its element points at
     // the shared chain for its protocol and endpoint count, which looks the endpoint up by
@@ -176,13 +178,13 @@ export function renderServicePort(sp: ServicePort, o: NftOptions, alloc: SlotAll
     const g = groupName(proto, cl.length);
     f.groups.push([proto, cl.length]);
     el(MAP_SERVICE_IPS).set(`${sp.clusterIP} . ${proto} . ${sp.port}`, `goto ${g}`);
-    cl.forEach((e, i) => {
-      const k = `${sp.clusterIP} . ${proto} . ${sp.port} . ${i}`;
-      el(g).set(k, `${e.ip} . ${e.port}`);
-      f.conns.push([`${e.ip}:${e.port}/${proto}`, [g, k]]);
-    });
+    // (Connections per endpoint are read from these elements' counters: see counters().)
+    const gm = el(g);
+    for (let i = 0; i < cl.length; i++) gm.set(`${sp.clusterIP} . ${proto} . ${sp.port} . ${i}`, `${cl[i]!.ip} . ${cl[i]!.port}`);
     return f;
   }
+  const id = chainId(sp.key);
+  const svcChain = `svc-${id}`;
   if (cl.length) {
     // Traffic from outside the pod network (the node itself, the lan) is masqueraded so replies
     // come back through this node; pod-to-service traffic keeps its source.
@@ -193,7 +195,7 @@ export function renderServicePort(sp: ServicePort, o: NftOptions, alloc: SlotAll
     const k = `${sp.clusterIP} . ${proto} . ${sp.port}`;
     if (cl.length) el(MAP_SERVICE_IPS).set(k, `goto ${svcChain}`); else el(MAP_NOEP_IPS).set(k, `goto ${CHAIN_REJECT}`);
   }
-  if (!extIPs.length && sp.nodePort === undefined) return f;
+  if (!external) return f;
   const extChain = `ext-${id}`;
   let extTarget: string | undefined;
   if (!sp.externalLocal) {
@@ -292,11 +294,10 @@ class RefDiff {
     if (n + delta > 0) this.counts.set(e, n + delta); else this.counts.delete(e);
   }
   /** [deleted, added] */
-  result(full: boolean): [string[], string[]] {
+  result(): [string[], string[]] {
     const del: string[] = [];
     const add: string[] = [];
-    for (const [e, was0] of this.before) {
-      const was = full ? false : was0;
+    for (const [e, was] of this.before) {
       const now = this.counts.has(e);
       if (was && !now) del.push(e);
       if (!was && now) add.push(e);
@@ -321,8 +322,12 @@ export class NftablesProxier implements Provider {
   readonly mode = 'nftables';
   private w: Written = emptyWritten();
   private needFull = true;
+  /** Partial syncs go to a long-lived nft (no process start per sync); full ones to `nft -f`. */
+  private readonly session: NftSession;
 
-  constructor(readonly o: NftOptions) {}
+  constructor(readonly o: NftOptions) {
+    this.session = new NftSession(o.netns);
+  }
 
   /**
    * The transaction taking the kernel from what was written to `req`. The model is updated in
@@ -331,10 +336,13 @@ export class NftablesProxier implements Provider {
    */
   transaction(req: SyncRequest): Transaction {
     const full = this.needFull || (req.changed === undefined && this.w.frags.size === 0);
-    const w = full ? emptyWritten() : this.w;
     this.needFull = true;
-    const byKey = new Map(req.ports.map((p) => [p.key, p]));
-    const keys = full || !req.changed ? new Set([...w.frags.keys(), ...this.w.frags.keys(), ...byKey.keys()]) : req.changed;
+    if (full) return this.fullTransaction(req);
+    const w = this.w;
+    // Only the changed ports are looked up (a Map of all 10k ports would cost more than the rest).
+    const byKey = new Map<string, ServicePort>();
+    for (const p of req.ports) if (!req.changed || req.changed.has(p.key)) byKey.set(p.key, p);
+    const keys = !req.changed ? new Set([...w.frags.keys(), ...byKey.keys()]) : req.changed;
 
     const addChains: string[] = [];
     const chainRules: string[] = [];
@@ -400,13 +408,12 @@ export class NftablesProxier implements Provider {
     }
 
     const delElems: string[] = [];
-    const lines: string[] = full ? [`table ${FAMILY} ${TABLE}`, `delete table ${FAMILY} ${TABLE}`, baseTable(this.o)] : [];
+    const lines: string[] = [];
     lines.push(...addGroups, ...addSets, ...addCounters, ...addChains, ...chainRules);
     const adds: [string, string[]][] = [];
     for (const [m, before] of elemBefore) {
       const add: string[] = [];
-      for (const [k, was0] of before) {
-        const was = full ? undefined : was0;
+      for (const [k, was] of before) {
         const now = w.elems.get(m)!.get(k)?.[0];
         if (was === now) continue;
         if (was !== undefined) delElems.push(`delete element ${FAMILY} ${TABLE} ${m} { ${k} }`);
@@ -415,8 +422,7 @@ export class NftablesProxier implements Provider {
       adds.push([m, add]);
     }
     const slotAdds = new Map<string, string[]>(PROTOCOLS.map((p) => [p, []]));
-    for (const [s, was0] of slotBefore) {
-      const was = full ? undefined : was0;
+    for (const [s, was] of slotBefore) {
       const now = w.slots.get(s);
       if (was === now) continue;
       if (was !== undefined) delElems.push(`delete element ${FAMILY} ${TABLE} ${endpointsMap(was.split(' ')[0]!)} { ${s} }`);
@@ -424,30 +430,79 @@ export class NftablesProxier implements Provider {
     }
     for (const [p, add] of slotAdds) adds.push([endpointsMap(p), add]);
     for (const [name, d] of [[SET_HAIRPIN, hairpin], [SET_EP_TRAFFIC, traffic]] as const) {
-      const [del, add] = d.result(full);
+      const [del, add] = d.result();
       for (const e of del) delElems.push(`delete element ${FAMILY} ${TABLE} ${name} { ${e} }`);
       adds.push([name, add]);
     }
     lines.push(...delElems);
     for (const [name, add] of adds) addElements(lines, name, add);
-    if (!full) {
-      // Unreferenced now: flush all first (one stale chain may jump to another), then delete.
-      for (const c of staleChains) lines.push(`flush chain ${FAMILY} ${TABLE} ${c}`);
-      for (const c of staleChains) lines.push(`delete chain ${FAMILY} ${TABLE} ${c}`);
-      for (const s of staleSets) lines.push(`delete set ${FAMILY} ${TABLE} ${s}`);
-      for (const c of staleCounters) lines.push(`delete counter ${FAMILY} ${TABLE} ${c}`);
-    }
+    // Unreferenced now: flush all first (one stale chain may jump to another), then delete.
+    for (const c of staleChains) lines.push(`flush chain ${FAMILY} ${TABLE} ${c}`);
+    for (const c of staleChains) lines.push(`delete chain ${FAMILY} ${TABLE} ${c}`);
+    for (const s of staleSets) lines.push(`delete set ${FAMILY} ${TABLE} ${s}`);
+    for (const c of staleCounters) lines.push(`delete counter ${FAMILY} ${TABLE} ${c}`);
     return {
       text: lines.length ? lines.join('\n') + '\n' : '',
-      full, chainsWritten,
+      full: false, chainsWritten,
       commit: () => { this.w = w; this.needFull = false; },
     };
+  }
+
+  /**
+   * The whole table from scratch: delete and recreate it in one transaction (the kernel swaps
+   * the old ruleset for the new one atomically). Nothing is diffed: every element is new, so the
+   * model is filled and the text emitted from it in one pass (at 10k Services × 10 endpoints the
+   * text is ~8 MB and ~200k elements; nft's own parsing of it is the larger cost).
+   */
+  private fullTransaction(req: SyncRequest): Transaction {
+    const w = emptyWritten();
+    const lines: string[] = [`table ${FAMILY} ${TABLE}`, `delete table ${FAMILY} ${TABLE}`, baseTable(this.o)];
+    const chainLines: string[] = [];
+    let chainsWritten = 0;
+    for (const sp of req.ports) {
+      const f = renderServicePort(sp, this.o, w.alloc);
+      w.frags.set(sp.key, f);
+      for (const [proto, n] of f.groups) {
+        const g = groupName(proto, n);
+        if (!w.groups.has(g)) { w.groups.add(g); lines.push(...groupObjects(proto, n, this.o)); }
+      }
+      for (const [set, timeout] of f.sets) lines.push(`add set ${FAMILY} ${TABLE} ${set} { type ipv4_addr; flags dynamic,timeout; timeout ${timeout}s; }`);
+      for (const c of f.counters) lines.push(`add counter ${FAMILY} ${TABLE} ${c}`);
+      for (const [name, body] of f.chains) {
+        chainsWritten++;
+        lines.push(`add chain ${FAMILY} ${TABLE} ${name}`);
+        for (const r of body.split('\n')) chainLines.push(`add rule ${FAMILY} ${TABLE} ${name} ${r}`);
+      }
+      for (const [m, em] of f.elems) {
+        let wm = w.elems.get(m);
+        if (!wm) w.elems.set(m, (wm = new Map()));
+        for (const [k, v] of em) wm.set(k, [v, sp.key]);
+      }
+      for (const [slot, v] of f.slots) w.slots.set(slot, v);
+      for (const e of f.hairpin) w.hairpin.set(e, (w.hairpin.get(e) ?? 0) + 1);
+      for (const e of f.traffic) w.traffic.set(e, (w.traffic.get(e) ?? 0) + 1);
+    }
+    lines.push(...chainLines);
+    for (const [m, em] of w.elems) {
+      const add: string[] = [];
+      for (const [k, [v]] of em) add.push(`${k} : ${v}`);
+      addElements(lines, m, add);
+    }
+    const slotAdds = new Map<string, string[]>(PROTOCOLS.map((p) => [p, []]));
+    for (const [slot, v] of w.slots) { const i = v.indexOf(' '); slotAdds.get(v.slice(0, i))!.push(`${slot} : ${v.slice(i + 1)}`); }
+    for (const [p, add] of slotAdds) addElements(lines, endpointsMap(p), add);
+    addElements(lines, SET_HAIRPIN, [...w.hairpin.keys()]);
+    addElements(lines, SET_EP_TRAFFIC, [...w.traffic.keys()]);
+    return { text: lines.join('\n') + '\n', full: true, chainsWritten, commit: () => { this.w = w; this.needFull = false; } };
   }
 
   async sync(req: SyncRequest): Promise<SyncStats> {
     const t0 = performance.now();
     const tx = this.transaction(req);
-    if (tx.text) await nftApply(tx.text, this.o.netns); // on failure needFull stays set
+    // On failure needFull stays set: the next sync rebuilds the table.
+    if (tx.text && !tx.full && tx.text.length <= NftSession.MAX_LINE) await this.session.apply(tx.text);
+    else if (tx.text) await nftApply(tx.text, this.o.netns);
+    if (tx.full) this.session.warm();
     tx.commit();
     return { full: tx.full, chainsWritten: tx.chainsWritten, elements: this.elementCount(), durationMs: performance.now() - t0 };
   }
@@ -500,9 +555,15 @@ export class NftablesProxier implements Provider {
         svcBytes += bytes.get(`${ip}:${port}/${proto}`) ?? 0;
       }
       let conns = (counter.get(`svc-${id}`) ?? 0) + (counter.get(`ext-${id}`) ?? 0);
-      if (f.groups.length) for (const k of f.elems.get(MAP_SERVICE_IPS)!.keys()) conns += perVIP.get(k) ?? 0;
+      if (f.groups.length) for (const k of f.elems.get(MAP_SERVICE_IPS)?.keys() ?? []) conns += perVIP.get(k) ?? 0;
       out.services.set(key, { connections: conns, bytes: svcBytes });
-      for (const [ep, where] of f.conns) {
+      const where: Fragment['conns'] = [...f.conns];
+      for (const [proto, n] of f.groups) {
+        const g = groupName(proto, n);
+        for (const [k, v] of f.elems.get(g) ?? []) where.push([`${v.replace(' . ', ':')}/${proto}`, [g, k]]);
+      }
+      for (const [ep, where1] of where) {
+        const where = where1;
         const cur = out.endpoints.get(ep) ?? { connections: 0, bytes: bytes.get(ep) ?? 0 };
         cur.connections += (typeof where === 'number' ? slot.get(where) : typeof where === 'string' ? counter.get(where) : perGroup.get(where[0])?.get(where[1])) ?? 0;
         out.endpoints.set(ep, cur);
@@ -511,7 +572,12 @@ export class NftablesProxier implements Provider {
     return out;
   }
 
+  close(): void {
+    this.session.close();
+  }
+
   async cleanup(): Promise<void> {
+    this.session.close();
     await nftDeleteTable(FAMILY, TABLE, this.o.netns);
     this.needFull = true;
     this.w = emptyWritten();

@@ -39,6 +39,8 @@ class Listener {
   readonly affinity = new Map<string, { ip: string; port: number; until: number }>();
   tcp?: net.Server;
   udp?: dgram.Socket;
+  /** Same port on 127.0.0.1: where the nat-output redirect sends the node's own datagrams. */
+  udpLoopback?: dgram.Socket;
   port = 0;
   private readonly sessions = new Map<string, { sock: dgram.Socket; b: Backend; last: number; queue: Buffer[] | undefined }>();
   private reaper?: NodeJS.Timeout;
@@ -133,12 +135,22 @@ class Listener {
   }
 
   private async openUDP(port: number): Promise<void> {
-    const sock = dgram.createSocket('udp4');
-    await new Promise<void>((resolve, reject) => { sock.once('error', reject); sock.bind(port, '0.0.0.0', () => { sock.off('error', reject); resolve(); }); });
-    sock.on('error', (e) => log('listener error', { key: this.key, error: String(e) }));
-    sock.on('message', (msg, rinfo) => this.onUDP(msg, rinfo));
-    this.udp = sock;
+    // A reply must leave from the address the datagram was redirected to, or conntrack does not
+    // undo the redirect and the client drops it. REDIRECT in nat-output (the node's own traffic)
+    // goes to 127.0.0.1, which a 0.0.0.0 socket would answer from the node's address: a second
+    // socket on 127.0.0.1 (SO_REUSEADDR, same port) receives those and answers from there.
+    const bind = (sock: dgram.Socket, p: number, addr: string) => new Promise<void>((resolve, reject) => { sock.once('error', reject); sock.bind(p, addr, () => { sock.off('error', reject); resolve(); }); });
+    const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    await bind(sock, port, '0.0.0.0');
     this.port = sock.address().port;
+    const lo = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    await bind(lo, this.port, '127.0.0.1').catch((e) => log('no 127.0.0.1 UDP socket (the node\'s own UDP traffic to Services will not be answered)', { key: this.key, error: String(e) }));
+    for (const s of [sock, lo]) {
+      s.on('error', (e) => log('listener error', { key: this.key, error: String(e) }));
+      s.on('message', (msg, rinfo) => this.onUDP(msg, rinfo, s));
+    }
+    this.udp = sock;
+    this.udpLoopback = lo;
     this.reaper = setInterval(() => {
       const now = Date.now();
       for (const [k, s] of this.sessions) if (now - s.last > UDP_IDLE_MS) { s.sock.close(); s.b.active--; this.sessions.delete(k); }
@@ -146,9 +158,9 @@ class Listener {
     this.reaper.unref();
   }
 
-  private onUDP(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+  private onUDP(msg: Buffer, rinfo: dgram.RemoteInfo, via: dgram.Socket): void {
     const tried = new Set<number>();
-    const k = `${rinfo.address}:${rinfo.port}`;
+    const k = `${via === this.udp ? '' : 'lo|'}${rinfo.address}:${rinfo.port}`;
     let s = this.sessions.get(k);
     if (!s || !this.backends.includes(s.b)) {
       if (s) { s.sock.close(); s.b.active--; this.sessions.delete(k); }
@@ -163,7 +175,7 @@ class Listener {
       this.account(b, 0, 1);
       this.remember(rinfo.address, b);
       this.sessions.set(k, sess);
-      sock.on('message', (reply) => { sess.last = Date.now(); this.account(b, reply.length, 0); this.udp?.send(reply, rinfo.port, rinfo.address); });
+      sock.on('message', (reply) => { sess.last = Date.now(); this.account(b, reply.length, 0); via.send(reply, rinfo.port, rinfo.address); });
       // A connected UDP socket learns of ICMP port-unreachable as ECONNREFUSED: forget the
       // session so the client's next datagram picks another backend.
       sock.on('error', () => { if (this.sessions.get(k) === sess) { this.sessions.delete(k); b.active--; } sock.close(); });
@@ -178,6 +190,7 @@ class Listener {
   close(): void {
     this.tcp?.close();
     this.udp?.close();
+    try { this.udpLoopback?.close(); } catch { /* never bound */ }
     if (this.reaper) clearInterval(this.reaper);
     for (const s of this.sessions.values()) s.sock.close();
     this.sessions.clear();
