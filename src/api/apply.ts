@@ -330,8 +330,15 @@ function withEntries(obj: KubeObject, entries: ManagedFieldsEntry[]): KubeObject
   return { ...obj, metadata } as KubeObject;
 }
 
+let lastIsoIn: string | undefined;
+let lastIsoOut = '';
+
 function isoSeconds(d: string | Date): string {
-  return new Date(d).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  // The API server passes the same second's text for every write in that second.
+  if (typeof d === 'string' && d === lastIsoIn) return lastIsoOut;
+  const out = new Date(d).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  if (typeof d === 'string') { lastIsoIn = d; lastIsoOut = out; }
+  return out;
 }
 
 /** kube-apiserver's printManager: `"kubectl-client-side-apply" using apps/v1 at 2024-01-01T00:00:00Z`. */
@@ -444,7 +451,14 @@ export function updateManagedFields(old: KubeObject | undefined, obj: KubeObject
   if (!info) return obj;
   const subresource = opts.subresource;
   const newSet = fieldSetOf(obj, info, subresource);
-  const oldSet = old ? fieldSetOf(old, info, subresource) : emptySet();
+  if (!old) {
+    // A new object (the create path): every field is the manager's; no other entries to trim.
+    if (newSet.members.size === 0) return withEntries(obj, []);
+    const e: ManagedFieldsEntry = { manager, operation, apiVersion: groupVersion(info), time: isoSeconds(opts.now ?? new Date()), fieldsType: FIELDS_TYPE, fieldsV1: toFieldsV1(newSet.members) };
+    if (subresource) e.subresource = subresource;
+    return withEntries(obj, [e]);
+  }
+  const oldSet = fieldSetOf(old, info, subresource);
   const changed = new Set<string>();
   for (const p of newSet.members) {
     if (!oldSet.members.has(p)) changed.add(p);
