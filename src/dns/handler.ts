@@ -2,8 +2,9 @@
  * @module dns/handler
  * ServeDNS: one query in, at most one answer out. Names in the cluster zone (and PTR for addresses we
  * know) are answered from the controller's indexes; every answer is compiled to bytes once and kept
- * per (name, type) until a change to the Service behind that name drops it, so a repeated query costs a
- * parse, a map lookup and a copy. Everything else goes to the cache and the forwarder.
+ * per (name, type) in the answer table (answers.ts) until a change to the Service behind that name
+ * drops it, so a repeated query costs a hash of its name, one probe and a copy, read straight from
+ * the packet. Everything else goes to the cache and the forwarder.
  */
 import * as dnsPacket from 'dns-packet';
 import type { Change, DnsController } from './controller.js';
