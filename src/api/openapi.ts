@@ -245,9 +245,16 @@ export function openapiV3Hash(gvPath: string): string | undefined {
   return cached(gvPath.replace(/^\/+|\/+$/g, ''))?.hash;
 }
 
-/** /openapi/v2 is optional: kubectl 1.32 uses v3 and tolerates a 404 here. */
-export function openapiV2(): object | undefined {
-  return undefined;
+/**
+ * GET /openapi/v2: a Swagger 2.0 document without definitions. kubectl 1.32 reads v3 for
+ * everything it can, but falls back to v2 for kinds v3 does not describe (a `kind: List` file
+ * under `kubectl apply`/`create` validation, patch types of unknown kinds); a 404 there fails
+ * the command ("error validating data: the server could not find the requested resource").
+ * With no definitions, those lookups find no model: kubectl skips client-side validation
+ * (the server still validates each item, fieldValidation=Strict) and uses its built-in types.
+ */
+export function openapiV2(): { swagger: string; info: { title: string; version: string }; paths: object; definitions: object } {
+  return { swagger: '2.0', info: { title: 'Kubernetes', version: KUBE_VERSION.gitVersion }, paths: {}, definitions: {} };
 }
 
 /** The component schema of a served kind (used by unknown-field detection). */

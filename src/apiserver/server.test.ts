@@ -202,6 +202,18 @@ describe('API server (memory store)', () => {
     assert.equal(dry.json.status.phase, 'Terminating');
   });
 
+  it('/openapi/v2: Swagger 2.0 without definitions, as JSON or the protobuf client-go asks for', async () => {
+    const j = await request(c, 'GET', '/openapi/v2', undefined, { Accept: 'application/json' });
+    assert.equal(j.status, 200);
+    assert.equal(j.json.swagger, '2.0');
+    assert.deepEqual(j.json.definitions, {});
+    const pb = await request(c, 'GET', '/openapi/v2', undefined, { Accept: 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf, application/json' });
+    assert.equal(pb.status, 200);
+    // Go's mime parser rejects '@': kube-apiserver answers with the '.' spelling.
+    assert.equal(pb.headers['content-type'], 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf');
+    assert.ok(pb.text.startsWith('\n\u00032.0\u0012'), 'field 1 swagger "2.0", then field 2 info');
+  });
+
   it('Table and PartialObjectMetadata when the Accept header asks', async () => {
     const t = await request(c, 'GET', '/api/v1/namespaces/default/services', undefined, { Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' });
     assert.equal(t.headers['content-type'], 'application/json;as=Table;v=v1;g=meta.k8s.io');

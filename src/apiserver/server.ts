@@ -12,7 +12,8 @@ import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { timingSafeEqual } from 'node:crypto';
 import { KUBE_VERSION, RESOURCES } from '../api/registry.js';
-import { openapiV3Document, openapiV3Index } from '../api/openapi.js';
+import { openapiV2, openapiV3Document, openapiV3Index } from '../api/openapi.js';
+import { OPENAPI_V2_PROTOBUF, OPENAPI_V2_PROTOBUF_ACCEPT, openapiV2Protobuf } from './openapi-v2.js';
 import { StoreError, type Store } from '../store/types.js';
 import { HttpError, badRequest } from './errors.js';
 import { Storage, matches } from './storage.js';
@@ -191,7 +192,14 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
         return;
       }
       case '/openapi/v3': return sendBody(resp, 200, openapiV3Index());
-      case '/openapi/v2': throw NOT_FOUND();
+      case '/openapi/v2': {
+        // client-go asks for gnostic's protobuf form; JSON for anyone else.
+        const pb = OPENAPI_V2_PROTOBUF_ACCEPT.some((t) => (req.headers.accept ?? '').includes(t));
+        const body = pb ? openapiV2Protobuf() : Buffer.from(JSON.stringify(openapiV2()));
+        resp.writeHead(200, { 'Content-Type': pb ? OPENAPI_V2_PROTOBUF : 'application/json', 'Content-Length': body.length, Vary: 'Accept' });
+        resp.end(body);
+        return;
+      }
       default: break;
     }
     if (parts[0] === 'openapi' && parts[1] === 'v3') {
