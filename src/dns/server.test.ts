@@ -120,7 +120,8 @@ test('lameduck: not ready at once, still answering, then closed', async (t) => {
   const ready = async (): Promise<number> => (await fetch(`http://127.0.0.1:${dns.httpPorts.ready}/ready`)).status;
   const dig = async (): Promise<string> => (await run('dig', ['@127.0.0.1', '-p', String(dns.udpPort), '+time=1', '+tries=1', '+short', 'myapp.default.svc.cluster.local']).catch((e) => e)).stdout?.trim() ?? '';
   assert.equal(await ready(), 200);
-  const done = dns.lameduck(600);
+  // Long enough for a dig process to start and answer on a loaded machine.
+  const done = dns.lameduck(2000);
   assert.equal(await ready(), 503);
   assert.equal(await dig(), '10.96.3.215');
   await done;
