@@ -19,11 +19,23 @@ const COMPONENT_CLIS = [
 ];
 
 /**
- * Commands that run as long-lived processes in pods load only their own module: the kube-dns pods
- * run `svcplane image-run coredns` (which serves `svcplane dns` in process), and importing every
+ * Commands that run as long-lived processes load only their own module: the kube-dns pods run
+ * `svcplane image-run coredns` (which serves `svcplane dns` in process), and importing every
  * component (stores, native modules, gRPC) would add tens of megabytes of resident memory to each.
+ * A cluster's components load only theirs too: `svcplane up` starts a dozen node processes at once,
+ * and on a small machine the time to Ready is mostly their module loading.
  */
-const STANDALONE: Record<string, string> = { dns: '../dns/cli.js', 'image-run': '../images/cli.js' };
+const STANDALONE: Record<string, string> = {
+  dns: '../dns/cli.js',
+  'image-run': '../images/cli.js',
+  apiserver: '../apiserver/cli.js',
+  'controller-manager': '../controllers/cli.js',
+  scheduler: '../scheduler/cli.js',
+  kubelet: '../kubelet/cli.js',
+  proxy: '../proxy/cli.js',
+  ...Object.fromEntries(['up', 'down', 'status', 'exec', 'logs', 'kubeconfig', 'supervise', 'relay', 'speaker', 'outside', 'apiserver-lb']
+    .map((cmd) => [cmd, '../cluster/cli.js'])),
+};
 
 async function main(): Promise<void> {
   const program = new Command('svcplane')

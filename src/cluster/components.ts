@@ -88,7 +88,9 @@ export function clusterComponents(c: ClusterConfig): ComponentSpec[] {
   );
   for (const n of spec.nodes) {
     out.push({
-      name: `kubelet-${n.name}`, netns: n.netns, needsApi: true,
+      // Started with the API server: it waits for the kubeconfig and registers its Node as soon as
+      // the API answers, its module loading overlapping the API server's start.
+      name: `kubelet-${n.name}`, netns: n.netns, needsApi: false,
       args: ['kubelet', '--kubeconfig', kubeconfig, '--node-name', n.name, '--node-ip', n.ip, '--pod-cidr', n.podCIDR,
         '--data-dir', c.dataDir, '--cluster-name', c.name, '--socket', p.kubeletSocket(n.name)],
     });

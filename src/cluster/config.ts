@@ -4,7 +4,7 @@
  * that `up` resumes, and `down`, `status`, `exec`, `logs` find everything by name.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { topologySpec, type TopologySpec } from '../net/topology.js';
 
 export const DEFAULT_CLUSTER = 'svcplane';
@@ -33,8 +33,9 @@ export interface ClusterConfig {
   createdAt: string;
 }
 
+/** Absolute: components, `down` and the process search all name it the same way. */
 export function dataDirFor(name: string, dataDir?: string): string {
-  return dataDir ?? join(DEFAULT_DATA_ROOT, name);
+  return resolve(dataDir ?? join(DEFAULT_DATA_ROOT, name));
 }
 
 export function configPath(dataDir: string): string {

@@ -6,11 +6,12 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { resolve } from 'node:path';
 import { res } from '../api/registry.js';
 import type { Node } from '../api/types.js';
 import { selfCommand } from '../cli/self.js';
 import { Client } from '../client/rest.js';
-import { haveCommand } from '../net/exec.js';
+import { haveCommand, runSync } from '../net/exec.js';
 import { createTopology, deleteNetns, listNetns } from '../net/topology.js';
 import {
   LOCAL_ETCD_MEMBERS, dataDirFor, loadConfig, paths, runsLocalEtcd, saveConfig, specOf, validateClusterName, type ClusterConfig, type ProxyMode, PROXY_MODES,
@@ -84,6 +85,44 @@ export async function nodesReady(client: Client): Promise<{ ready: number; total
   return { ready, total: list.items.length };
 }
 
+/** Ready, with a heartbeat at or after `since` (ms). */
+function readySince(n: Node, since: number): boolean {
+  const r = n.status?.conditions?.find((x) => x.type === 'Ready');
+  return r?.status === 'True' && Date.parse(r.lastHeartbeatTime ?? '') >= since;
+}
+
+/**
+ * Wait until `want` Nodes are Ready (heartbeat since `since`): list, then watch from the list's
+ * resourceVersion, so each node agent's Ready is seen the moment it is posted; a watch that ends
+ * is followed by a new list. false at the deadline.
+ */
+export async function watchNodesReady(client: Client, want: number, since: number, timeoutMs: number, progress: (ready: number) => void = () => {}): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    let list;
+    try { list = await client.list<Node>(res('nodes')); } catch { await new Promise((r) => setTimeout(r, 100)); continue; }
+    const ready = new Map(list.items.map((n) => [n.metadata!.name!, readySince(n, since)]));
+    const count = () => [...ready.values()].filter(Boolean).length;
+    progress(count());
+    if (count() >= want) return true;
+    const done = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => { h.stop(); resolve(false); }, Math.max(0, deadline - Date.now()));
+      const h = client.watch<Node>(res('nodes'), undefined, { resourceVersion: list.metadata?.resourceVersion }, (ev) => {
+        if (ev.type === 'BOOKMARK' || ev.type === 'ERROR') return;
+        const name = ev.object.metadata?.name;
+        if (!name) return;
+        if (ev.type === 'DELETED') ready.delete(name); else ready.set(name, readySince(ev.object, since));
+        progress(count());
+        if (count() >= want) { clearTimeout(timer); h.stop(); resolve(true); }
+      });
+      void h.done.then(() => { clearTimeout(timer); resolve(count() >= want); });
+    });
+    if (done) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
 export async function up(o: UpOptions): Promise<ClusterConfig> {
   const out = o.out ?? ((l: string) => process.stderr.write(l + '\n'));
   validateClusterName(o.name);
@@ -113,6 +152,8 @@ export async function up(o: UpOptions): Promise<ClusterConfig> {
   preflight(c.proxyMode);
   if (runsLocalEtcd(c) && !findEtcd()) throw new Error('--store etcd starts a local etcd cluster, but etcd is not installed; install it with: apt-get install -y etcd-server (or give --etcd-servers)');
   const t0 = Date.now();
+  const owner = otherOwner(c.name, c.dataDir);
+  if (owner) throw new Error(`a cluster named "${c.name}" is running from another data dir (${owner}); pick another --name, or stop it with: svcplane down --name ${c.name} --data-dir ${owner}`);
   const running = supervisorPid(c);
   if (running) {
     if (existing && (existing.proxyMode !== c.proxyMode || existing.scheduler !== c.scheduler)) {
@@ -141,7 +182,7 @@ export async function up(o: UpOptions): Promise<ClusterConfig> {
   const spec = specOf(c);
   removeClusterNetns(c.name); // leftovers of a crashed run
   await createTopology(spec);
-  out(` ✓ network: lan 172.18.0.0/16, nodes ${spec.nodes.map((n) => `${n.name}=${n.ip}`).join(' ')}, client 172.18.0.100`);
+  out(` ✓ network: lan 172.18.0.0/16, nodes ${spec.nodes.map((n) => `${n.name}=${n.ip}`).join(' ')}, client 172.18.0.100 (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
   const fd = openSync(p.log('supervisor'), 'a');
   const sup = spawn(selfCommand()[0]!, [...selfCommand().slice(1), 'supervise', '--name', c.name, '--data-dir', c.dataDir], {
     detached: true, stdio: ['ignore', fd, fd],
@@ -149,21 +190,18 @@ export async function up(o: UpOptions): Promise<ClusterConfig> {
   closeSync(fd);
   sup.unref();
   const wait = o.waitMs ?? 90_000;
-  if (!(await waitFor(() => apiHealthy(p.apiserverSocket), wait))) {
+  if (!(await waitFor(() => apiHealthy(p.apiserverSocket), wait, 50))) {
     throw new Error(`the API server did not start within ${wait / 1000}s; see ${p.log('apiserver')}`);
   }
   out(` ✓ API server https://127.0.0.1:${c.apiserverPort} (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
   const client = Client.fromKubeconfig(p.kubeconfigLocal);
   try {
     let last = '';
-    const ok = await waitFor(async () => {
-      try {
-        const r = await nodesReady(client);
-        const line = `${r.ready}/${spec.nodes.length}`;
-        if (line !== last) { last = line; out(`   nodes Ready: ${line}`); }
-        return r.ready >= spec.nodes.length;
-      } catch { return false; }
-    }, wait, 100);
+    // A resumed cluster's Nodes are stored Ready from its last run: only a heartbeat from this run counts.
+    const ok = await watchNodesReady(client, spec.nodes.length, Math.floor(t0 / 1000) * 1000, wait, (ready) => {
+      const line = `${ready}/${spec.nodes.length}`;
+      if (line !== last) { last = line; out(`   nodes Ready: ${line}`); }
+    });
     if (!ok) throw new Error(`nodes not Ready within ${wait / 1000}s; see ${p.logs}/kubelet-*.log`);
   } finally {
     client.close();
@@ -188,8 +226,26 @@ async function waitForProxies(c: ClusterConfig, since: number): Promise<void> {
 
 /** Names of every namespace that belongs to cluster `name` (nodes, lan, client, pods). */
 export function clusterNetns(name: string): string[] {
-  const re = new RegExp(`^svp-${name.replace(/[-]/g, '\\-')}-(control-plane|worker\\d*|lan|client|p-[0-9a-z]+)$`);
+  // Pod namespaces end in 8 hex digits of the pod's uid: cluster "a" must not take "a-p"'s nodes.
+  const re = new RegExp(`^svp-${name.replace(/[-]/g, '\\-')}-(control-plane|worker\\d*|lan|client|p-[0-9a-f]{8})$`);
   return listNetns().filter((n) => re.test(n));
+}
+
+/**
+ * The data dir of the processes running in cluster `name`'s namespaces, when that is not
+ * `dataDir`: the same name used with two data dirs would share (and delete) one set of namespaces.
+ */
+export function otherOwner(name: string, dataDir: string): string | undefined {
+  const mine = resolve(dataDir);
+  for (const ns of clusterNetns(name).filter((n) => !n.includes('-p-'))) {
+    for (const pid of runSync(['ip', 'netns', 'pids', ns], { allowFail: true }).stdout.split('\n').filter(Boolean)) {
+      let argv: string[];
+      try { argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'); } catch { continue; }
+      const i = argv.indexOf('--data-dir');
+      if (i >= 0 && argv[i + 1] && resolve(argv[i + 1]!) !== mine) return argv[i + 1];
+    }
+  }
+  return undefined;
 }
 
 function removeClusterNetns(name: string): void {
@@ -199,19 +255,39 @@ function removeClusterNetns(name: string): void {
   for (const ns of all.sort((a, b) => order(a) - order(b))) deleteNetns(ns);
 }
 
-/** Pids (other than ours) whose command line names the data dir: components a dying supervisor was restarting. */
+/** Does a NUL-separated list (cmdline, environ) name `dataDir` or a path under it? */
+function mentions(list: string, dataDir: string): boolean {
+  for (let i = list.indexOf(dataDir); i >= 0; i = list.indexOf(dataDir, i + 1)) {
+    const next = list[i + dataDir.length];
+    if (next === undefined || next === '/' || next === '\0' || next === ',' || next === ':') return true;
+  }
+  return false;
+}
+
+/**
+ * Pids (other than ours) whose command line or environment names the data dir: components a dying
+ * supervisor was restarting, and pods' containers (their wrapper's environment holds the pod's
+ * directory). Containers must be found this way: their namespaces are mounted inside the node
+ * agent's mount namespace, which the host's `ip netns pids` cannot see.
+ */
 function pidsUsing(dataDir: string): number[] {
   const out: number[] = [];
   for (const d of readdirSync('/proc')) {
     const pid = Number(d);
     if (!pid || pid === process.pid) continue;
-    try { if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(dataDir)) out.push(pid); } catch { /* exited */ }
+    try {
+      if (mentions(readFileSync(`/proc/${d}/cmdline`, 'utf8'), dataDir) || mentions(readFileSync(`/proc/${d}/environ`, 'utf8'), dataDir)) out.push(pid);
+    } catch { /* exited */ }
   }
   return out;
 }
 
 async function killByDataDir(dataDir: string): Promise<void> {
-  for (const pid of pidsUsing(dataDir)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  // A container's wrapper leads its own process group: the group takes the program with it.
+  for (const pid of pidsUsing(dataDir)) {
+    try { process.kill(-pid, 'SIGKILL'); } catch { /* not a group leader */ }
+    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  }
   await waitFor(async () => pidsUsing(dataDir).every((pid) => {
     try { return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') ?? true; } catch { return true; }
   }), 5000, 50);
@@ -223,6 +299,8 @@ export async function down(o: DownOptions): Promise<void> {
   const out = o.out ?? ((l: string) => process.stderr.write(l + '\n'));
   validateClusterName(o.name);
   const dataDir = dataDirFor(o.name, o.dataDir);
+  const owner = otherOwner(o.name, dataDir);
+  if (owner) throw new Error(`cluster "${o.name}" is running from another data dir (${owner}), not ${dataDir}; to stop it: svcplane down --name ${o.name} --data-dir ${owner}`);
   const c = loadConfig(o.name, dataDir);
   if (c) {
     const pid = supervisorPid(c);

@@ -2,8 +2,15 @@
  * @module kubelet/cli
  * `svcplane kubelet …`: the node agent of one node, run inside the node's network namespace.
  */
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { startKubelet } from './kubelet.js';
+import { defaultKubeconfigPath } from '../client/kubeconfig.js';
+import { Client } from '../client/rest.js';
+import { registerNode, waitForFile } from './register.js';
+
+function log(msg: string, fields: Record<string, unknown> = {}): void {
+  console.error(JSON.stringify({ ts: new Date().toISOString(), component: 'kubelet', msg, ...fields }));
+}
 
 export function register(program: Command): void {
   program
@@ -20,10 +27,21 @@ export function register(program: Command): void {
     .option('--socket <path>', 'node agent API socket (logs, exec); default <data-dir>/kubelet/<node>.sock')
     .option('--healthz-port <port>', '/healthz and /metrics on 127.0.0.1 (0: off)', '10248')
     .action(async (o: { nodeName: string; nodeIp: string; podCidr: string; dataDir: string; clusterName: string; kubeconfig?: string; clusterDns: string; clusterDomain: string; socket?: string; healthzPort: string }) => {
+      // Register the Node (Ready) first, with only the API client loaded; the pod runtime, the
+      // socket server and the informers load afterwards. `svcplane up` starts node agents together
+      // with the API server, so the kubeconfig may not be written yet.
+      const kubeconfig = o.kubeconfig ?? defaultKubeconfigPath();
+      if (!existsSync(kubeconfig)) log('waiting for the kubeconfig the API server writes', { kubeconfig });
+      await waitForFile(kubeconfig);
+      const client = Client.fromKubeconfig(kubeconfig);
+      const socket = o.socket ?? `${o.dataDir}/kubelet/${o.nodeName}.sock`;
+      await registerNode(client, { nodeName: o.nodeName, nodeIP: o.nodeIp, podCIDR: o.podCidr, socket }, log);
+      log('node registered', { node: o.nodeName });
+      const { startKubelet } = await import('./kubelet.js');
       const k = await startKubelet({
-        kubeconfig: o.kubeconfig, nodeName: o.nodeName, nodeIP: o.nodeIp, podCIDR: o.podCidr, dataDir: o.dataDir,
+        client, registered: true, nodeName: o.nodeName, nodeIP: o.nodeIp, podCIDR: o.podCidr, dataDir: o.dataDir,
         clusterName: o.clusterName, clusterDNS: o.clusterDns.split(',').filter(Boolean), clusterDomain: o.clusterDomain,
-        socket: o.socket ?? `${o.dataDir}/kubelet/${o.nodeName}.sock`, healthzPort: Number(o.healthzPort) || undefined,
+        socket, healthzPort: Number(o.healthzPort) || undefined,
       });
       // Pods keep running when the agent stops: a restarted agent adopts them.
       const exit = () => void k.stop().finally(() => process.exit(0));

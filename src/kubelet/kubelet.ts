@@ -11,7 +11,8 @@ import { Client } from '../client/rest.js';
 import { ApiError } from '../client/types.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { metrics } from './metrics.js';
-import { LEASE_DURATION_S, LEASE_NAMESPACE, LEASE_RENEW_MS, microTime, nodeObject, nodeStatus, type NodeIdentity } from './node.js';
+import { LEASE_DURATION_S, LEASE_NAMESPACE, LEASE_RENEW_MS, microTime, nodeStatus, type NodeIdentity } from './node.js';
+import { registerNode } from './register.js';
 import { PodRuntime } from './runtime.js';
 import { startServer, type KubeletServer } from './server.js';
 
@@ -33,6 +34,8 @@ export interface KubeletOptions {
   /** Node netns when not running inside it (tests). */
   nodeNetns?: string;
   apiserverSocket?: string;
+  /** The Node was registered (and posted Ready) already by the caller. */
+  registered?: boolean;
 }
 
 export interface Kubelet {
@@ -71,27 +74,13 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
   const adopted = runtime.adopt();
   if (adopted.length) log('found pods from a previous run', { count: adopted.length });
 
-  // Node registration: create, or bring an existing object up to date.
-  const nodes = res('nodes');
-  const register = async () => {
-    try {
-      const existing = await client.get<Node>(nodes, undefined, o.nodeName);
-      const want = nodeObject(id, existing);
-      await client.update<Node>(nodes, undefined, { ...want, status: existing.status } as Node & { metadata: object });
-      await client.patch(nodes, undefined, o.nodeName, { status: nodeStatus(id, existing.status?.conditions, true) }, 'merge', 'status');
-    } catch (e) {
-      if (!(e instanceof ApiError) || e.code !== 404) throw e;
-      const created = await client.create<Node>(nodes, undefined, nodeObject(id));
-      await client.patch(nodes, undefined, o.nodeName, { status: nodeObject(id, created).status }, 'merge', 'status').catch(() => undefined);
-    }
-  };
-  for (let i = 0; ; i++) {
-    try { await register(); break; } catch (e) {
-      if (i % 10 === 0) log('registering node failed, retrying', { err: (e as Error).message });
-      await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** i, 2000)));
-    }
+  // Node registration: create, or bring an existing object up to date (the CLI may have done it
+  // already, before loading this module).
+  if (!o.registered) {
+    await registerNode(client, id, log);
+    log('node registered', { node: o.nodeName });
   }
-  log('node registered', { node: o.nodeName });
+  const nodes = res('nodes');
 
   const leases = res('leases');
   const renewLease = async () => {

@@ -4,6 +4,8 @@
  * Every call is logged on failure with the command line and stderr, so errors say what was run.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { accessSync, constants, statSync } from 'node:fs';
+import { join } from 'node:path';
 
 export interface RunResult {
   code: number;
@@ -68,7 +70,12 @@ export function runSync(argv: string[], opts: RunOptions = {}): RunResult {
   return res;
 }
 
-/** True if an executable is on PATH. */
+/** True if an executable is on PATH (looked up directly: no shell per question). */
 export function haveCommand(name: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).status === 0;
+  if (name.includes('/')) return executable(name);
+  return (process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':').some((d) => d && executable(join(d, name)));
+}
+
+function executable(path: string): boolean {
+  try { accessSync(path, constants.X_OK); return statSync(path).isFile(); } catch { return false; }
 }

@@ -79,6 +79,12 @@ async function sysctl(netns: string, settings: Record<string, string>): Promise<
   await run(['sysctl', '-q', '-w', ...Object.entries(settings).map(([k, v]) => `${k}=${v}`)], { netns });
 }
 
+/** sysctls, then an nft ruleset, in one `ip netns exec`. */
+async function sysctlAndRules(netns: string, settings: Record<string, string>, nftRules: string): Promise<void> {
+  const args = Object.entries(settings).map(([k, v]) => `${k}=${v}`).join(' ');
+  await run(['sh', '-c', `sysctl -q -w ${args} && exec nft -f -`], { netns, input: nftRules });
+}
+
 /** Node-level masquerade for pod traffic leaving the cluster networks (what ip-masq-agent does in kind). */
 function masqueradeRules(): string {
   return [
@@ -91,64 +97,65 @@ function masqueradeRules(): string {
   ].join('\n') + '\n';
 }
 
-/** Create the whole topology. Idempotent only in the sense that it first removes leftovers. */
+/**
+ * Create the whole topology. Idempotent only in the sense that it first removes leftovers.
+ * Few processes: one `ip -batch` adds every namespace, one per namespace configures it (`ip -n`,
+ * no `ip netns exec`), and one `ip netns exec` per node sets its sysctls and masquerade rule.
+ */
 export async function createTopology(spec: TopologySpec): Promise<void> {
-  for (const ns of [spec.lanNetns, spec.clientNetns, ...spec.nodes.map((n) => n.netns)]) {
-    if (netnsExists(ns)) runSync(['ip', 'netns', 'del', ns], { allowFail: true });
-    await run(['ip', 'netns', 'add', ns]);
-  }
+  const all = [spec.lanNetns, spec.clientNetns, ...spec.nodes.map((n) => n.netns)];
+  for (const ns of all) if (netnsExists(ns)) runSync(['ip', 'netns', 'del', ns], { allowFail: true });
+  await run(['ip', '-batch', '-'], { input: all.map((ns) => `netns add ${ns}`).join('\n') + '\n' });
+  const hosts = [
+    ...spec.nodes.map((n) => ({ netns: n.netns, ip: n.ip, tag: `n${n.index}` })),
+    { netns: spec.clientNetns, ip: CLIENT_IP, tag: 'client' },
+  ];
+  // The lan: bridge br0, one veth pair per host (the far end moved into the host's namespace as
+  // eth0), routes from the lan router to each node's pod CIDR (so the outside client can reach pods
+  // through it, like a kind host with routes) and to the outside host's extra address.
   await ipBatch(spec.lanNetns, [
     'link set lo up',
     'link add br0 type bridge',
     `addr add ${LAN_GATEWAY}/16 dev br0`,
     'link set br0 up',
-  ]);
-  const hosts = [
-    ...spec.nodes.map((n) => ({ netns: n.netns, ip: n.ip, tag: `n${n.index}` })),
-    { netns: spec.clientNetns, ip: CLIENT_IP, tag: 'client' },
-  ];
-  // veth pairs are created in the lan namespace, one end moved into the host's namespace as eth0.
-  await ipBatch(spec.lanNetns, hosts.flatMap((h) => [
-    `link add v-${h.tag} type veth peer name eth0 netns ${h.netns}`,
-    `link set v-${h.tag} master br0`,
-    `link set v-${h.tag} up`,
-  ]));
-  await Promise.all(spec.nodes.map(async (n) => {
-    const lines = [
-      'link set lo up',
-      `addr add ${n.ip}/16 dev eth0`,
-      'link set eth0 up',
-      'link add cni0 type bridge',
-      `addr add ${n.gateway}/24 dev cni0`,
-      'link set cni0 up',
-      `route add default via ${LAN_GATEWAY}`,
-      ...spec.nodes.filter((o) => o !== n).map((o) => `route add ${o.podCIDR} via ${o.ip}`),
-    ];
-    await ipBatch(n.netns, lines);
-    await sysctl(n.netns, {
-      'net.ipv4.ip_forward': '1',
-      'net.ipv4.conf.all.route_localnet': '1',
-      'net.ipv4.conf.all.rp_filter': '0',
-      'net.ipv4.conf.default.rp_filter': '0',
-      'net.bridge.bridge-nf-call-iptables': '1',
-    });
-    await run(['nft', '-f', '-'], { netns: n.netns, input: masqueradeRules() });
-  }));
-  await ipBatch(spec.clientNetns, [
-    'link set lo up',
-    `addr add ${CLIENT_IP}/16 dev eth0`,
-    `addr add ${EXTERNAL_IP}/32 dev lo`,
-    'link set eth0 up',
-    `route add default via ${LAN_GATEWAY}`,
-  ]);
-  // The lan routes pod CIDRs to their nodes (so the outside client can reach pods through the lan
-  // router, like a kind host with routes) and answers for the outside host's extra address.
-  await ipBatch(spec.lanNetns, [
+    ...hosts.flatMap((h) => [
+      `link add v-${h.tag} type veth peer name eth0 netns ${h.netns}`,
+      `link set v-${h.tag} master br0`,
+      `link set v-${h.tag} up`,
+    ]),
     ...spec.nodes.map((n) => `route add ${n.podCIDR} via ${n.ip}`),
     `route add ${EXTERNAL_IP}/32 via ${CLIENT_IP}`,
   ]);
-  await sysctl(spec.lanNetns, { 'net.ipv4.ip_forward': '1' });
-  // Nodes reach the outside host's 192.0.2.42 through the lan router (their default route).
+  await Promise.all([
+    ...spec.nodes.map(async (n) => {
+      await ipBatch(n.netns, [
+        'link set lo up',
+        `addr add ${n.ip}/16 dev eth0`,
+        'link set eth0 up',
+        'link add cni0 type bridge',
+        `addr add ${n.gateway}/24 dev cni0`,
+        'link set cni0 up',
+        `route add default via ${LAN_GATEWAY}`,
+        ...spec.nodes.filter((o) => o !== n).map((o) => `route add ${o.podCIDR} via ${o.ip}`),
+      ]);
+      await sysctlAndRules(n.netns, {
+        'net.ipv4.ip_forward': '1',
+        'net.ipv4.conf.all.route_localnet': '1',
+        'net.ipv4.conf.all.rp_filter': '0',
+        'net.ipv4.conf.default.rp_filter': '0',
+        'net.bridge.bridge-nf-call-iptables': '1',
+      }, masqueradeRules());
+    }),
+    ipBatch(spec.clientNetns, [
+      'link set lo up',
+      `addr add ${CLIENT_IP}/16 dev eth0`,
+      `addr add ${EXTERNAL_IP}/32 dev lo`,
+      'link set eth0 up',
+      `route add default via ${LAN_GATEWAY}`,
+    ]),
+    // Nodes reach the outside host's 192.0.2.42 through the lan router (their default route).
+    sysctl(spec.lanNetns, { 'net.ipv4.ip_forward': '1' }),
+  ]);
 }
 
 /** Kill every process in a namespace, then delete it. */
