@@ -7,11 +7,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXAMPLES, ROOT, isRoot, startCluster, type TestCluster } from './lib/harness.js';
 import { etcdEndpoints, paths } from '../src/cluster/config.js';
-import { findEtcd, memberStatus } from '../src/store/etcd-cluster.js';
+import { EtcdCluster, findEtcd, freePortBase, memberStatus } from '../src/store/etcd-cluster.js';
+import { createStore } from '../src/store/index.js';
 
 const skip = !isRoot() ? 'needs root' : !findEtcd() ? 'etcd is not installed (apt-get install -y etcd-server)' : false;
 const BOOTCAMP = /^Hello Kubernetes bootcamp! \| Running on: myapp-[a-z0-9]+-[a-z0-9]+ \| v=1\n?$/;
@@ -161,5 +163,40 @@ describe('a cluster on etcd with two API servers', { skip, timeout: 420_000 }, (
     }, 10_000, 500);
     assert.equal(out.code, 422);
     assert.equal(out.message, 'Service "np-b" is invalid: spec.ports[0].nodePort: Invalid value: 31234: provided port is already allocated');
+  });
+});
+
+describe('a cluster on an existing etcd (--etcd-servers)', { skip, timeout: 300_000 }, () => {
+  let c: TestCluster;
+  let etcd: EtcdCluster;
+  let etcdDir = '';
+  before(async () => {
+    etcdDir = mkdtempSync(join(tmpdir(), 'svp-ext-etcd-'));
+    etcd = new EtcdCluster({ dataDir: etcdDir, basePort: await freePortBase(2, 30_000, 40_000), members: 1, name: 'ext' });
+    await etcd.start();
+    c = await startCluster({ etcdServers: etcd.endpoints });
+  });
+  after(async () => {
+    await c?.destroy();
+    await etcd?.stop();
+    rmSync(etcdDir, { recursive: true, force: true });
+  });
+
+  it('the Service the API server stores is in etcd under /registry, as the notes draw it', async () => {
+    assert.equal(c.config.store, 'etcd');
+    c.k('apply', '-f', join(EXAMPLES, 'myapp-service.yaml'));
+    const uid = c.k('get', 'svc', 'myapp', '-o', 'jsonpath={.metadata.uid}');
+    const store = await createStore({ backend: 'etcd', etcdServers: etcd.endpoints, compactIntervalMs: 0 });
+    try {
+      const e = await store.get('/registry/services/default/myapp');
+      assert.ok(e, 'no /registry/services/default/myapp in etcd');
+      assert.equal(JSON.parse(e.value).metadata.uid, uid);
+      assert.equal(c.k('get', 'svc', 'myapp', '-o', 'jsonpath={.metadata.resourceVersion}'), String(e.modRevision));
+    } finally {
+      await store.close();
+    }
+    const r = svcplane(['status', '--name', c.name, '--data-dir', c.config.dataDir]);
+    assert.match(r.out, new RegExp(`ext-0 +${etcd.endpoints[0]!.replace(/[/.]/g, '\\$&')} +healthy +yes`));
+    assert.doesNotMatch(r.out, /^etcd-0 /m);
   });
 });
