@@ -9,6 +9,7 @@ import net from 'node:net';
 import { resolve } from 'node:path';
 import { res } from '../api/registry.js';
 import type { Node } from '../api/types.js';
+import { ensurePki, writeKubeconfigs } from '../apiserver/pki.js';
 import { selfCommand } from '../cli/self.js';
 import { Client } from '../client/rest.js';
 import { haveCommand, runSync } from '../net/exec.js';
@@ -181,7 +182,17 @@ export async function up(o: UpOptions): Promise<ClusterConfig> {
   out(`${existing ? 'Resuming' : 'Creating'} cluster "${c.name}" (${c.workers + 1} nodes, proxy mode ${c.proxyMode}, store ${storeDesc}${c.apiservers > 1 ? `, ${c.apiservers} API servers` : ''}) in ${c.dataDir}`);
   const spec = specOf(c);
   removeClusterNetns(c.name); // leftovers of a crashed run
-  await createTopology(spec);
+  const network = createTopology(spec);
+  // Certificates, token and kubeconfigs now, while the ip commands run, rather than on the API
+  // server's critical path: node agents then find their kubeconfig at once and register the
+  // moment the API answers. (The API server finds them and rewrites the same kubeconfigs.)
+  try {
+    writeKubeconfigs(c.dataDir, ensurePki(p.pki, [spec.nodes[0]!.ip]), `https://127.0.0.1:${c.apiserverPort}`, p.apiserverSocket);
+  } catch (e) {
+    await network.catch(() => undefined);
+    throw e;
+  }
+  await network;
   out(` ✓ network: lan 172.18.0.0/16, nodes ${spec.nodes.map((n) => `${n.name}=${n.ip}`).join(' ')}, client 172.18.0.100 (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
   const fd = openSync(p.log('supervisor'), 'a');
   const sup = spawn(selfCommand()[0]!, [...selfCommand().slice(1), 'supervise', '--name', c.name, '--data-dir', c.dataDir], {
