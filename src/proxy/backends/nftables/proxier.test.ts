@@ -168,6 +168,10 @@ describe('nftables on a real kernel', { skip: !isRoot && 'needs root' }, () => {
       d.ep.onSlice(makeSlice('ns', `s${i}`, [{ ip: `10.244.0.${i + 2}` }, { ip: `10.244.1.${i + 2}` }]));
     }
     assert.equal((await sync(true)).full, true);
+    // The byte counter elements follow the full sync in a second transaction.
+    await p.idle();
+    const traffic = (await run(['nft', 'list', 'set', 'ip', 'svcplane', 'endpoint-traffic'], { netns: ns })).stdout;
+    assert.equal([...traffic.matchAll(/10\.244\.[01]\.\d+ \. tcp \. 8080/g)].length, 40);
     // Remove some, empty some, change some.
     for (let i = 0; i < 5; i++) d.svc.onService(makeService('ns', `s${i}`), true);
     for (let i = 5; i < 10; i++) d.ep.onSlice(makeSlice('ns', `s${i}`, []));
