@@ -21,7 +21,9 @@ function plainJSON(accept: string | undefined): boolean {
 /** Serve an authorized GET from the watch cache if it can; false = use the general path. */
 export function serveFastGet(req: http.IncomingMessage, resp: http.ServerResponse, storage: Storage, metrics: ApiMetrics): boolean {
   const url = req.url;
-  if (!url || url.charCodeAt(0) !== 47 /* / */ || url.includes('?') || url.includes('%')) return false;
+  // Only plain paths: the general path's URL parser treats '//x' as a host, resolves dot
+  // segments and escapes; those take it.
+  if (!url || url.charCodeAt(0) !== 47 /* / */ || url.charCodeAt(1) === 47 || url.includes('?') || url.includes('%') || url.includes('/.') || url.includes('\\')) return false;
   if (!plainJSON(req.headers.accept)) return false;
   const parts = url.split('/').filter(Boolean);
   if (parts[0] !== 'api' && parts[0] !== 'apis') return false;

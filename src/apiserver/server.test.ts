@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryStore } from '../store/memory.js';
+import { res } from '../api/registry.js';
 import { startApiServer, type ApiServer } from './server.js';
 import { httpsConn, request, socketConn, type Conn } from './testing.js';
 
@@ -200,6 +201,32 @@ describe('API server (memory store)', () => {
     const dry = await request(c, 'DELETE', '/api/v1/namespaces/kube-node-lease?dryRun=All');
     assert.equal(dry.status, 200);
     assert.equal(dry.json.status.phase, 'Terminating');
+  });
+
+  it('GET from the watch cache answers the bytes the general path does, and follows every write', async () => {
+    const path = `${CM}/cached`;
+    await request(c, 'POST', CM, { metadata: { name: 'cached' }, data: { v: '1' } });
+    const first = await request(c, 'GET', path); // a miss: the general path, which fills the cache
+    const hit = await request(c, 'GET', path);
+    assert.ok(srv.storage.cachedJSON(res('configmaps'), 'default', 'cached'), 'the cache holds the object');
+    const general = await request(c, 'GET', `${path}?resourceVersion=`); // a query takes the general path
+    assert.equal(hit.text, first.text);
+    assert.equal(hit.text, general.text);
+    assert.equal(hit.headers['content-type'], 'application/json');
+    assert.equal(hit.headers['cache-control'], general.headers['cache-control']);
+    const patched = await request(c, 'PATCH', path, { data: { v: '2' } }, { 'Content-Type': 'application/merge-patch+json' });
+    const after = await request(c, 'GET', path);
+    assert.equal(after.json.data.v, '2');
+    assert.equal(after.json.metadata.resourceVersion, patched.json.metadata.resourceVersion);
+    // Written to the store directly (not through the API): the cache still follows.
+    const e = (await store.get('/registry/configmaps/default/cached'))!;
+    await store.update(e.key, e.value.replace('"v":"2"', '"v":"3"'), e.modRevision);
+    assert.equal((await request(c, 'GET', path)).json.data.v, '3');
+    assert.equal((await request(c, 'GET', `//api/v1/namespaces/default/configmaps/cached`)).status, 404);
+    await request(c, 'DELETE', path);
+    const gone = await request(c, 'GET', path);
+    assert.equal(gone.status, 404);
+    assert.equal(gone.json.message, 'configmaps "cached" not found');
   });
 
   it('/openapi/v2: Swagger 2.0 without definitions, as JSON or the protobuf client-go asks for', async () => {
