@@ -37,7 +37,11 @@ export async function nftDeleteTable(family: string, name: string, netns?: strin
  * written.
  */
 export class NftSession {
-  static readonly MAX_LINE = 256 * 1024;
+  /**
+   * Longer transactions go to `nft -f`: the line editor's cost grows faster than linearly with
+   * the line (measured: 400 elements, 16 KB, ~as fast as a new nft process; 240 KB 4× slower).
+   */
+  static readonly MAX_LINE = 16 * 1024;
   private static readonly SESSION_MAX_BYTES = 32 * 1024 * 1024;
   private child?: ReturnType<typeof spawnSession>;
   private out = '';
