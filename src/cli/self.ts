@@ -1,52 +1,120 @@
 /**
  * @module cli/self
  * How svcplane starts its own components (API server, node agents, proxies, pod images) as
- * child processes: the compiled CLI when it is built and current (fast start), else the
- * TypeScript sources via tsx.
+ * child processes: as plain JavaScript, never through tsx when avoidable (tsx costs each process
+ * about a second of CPU and 40 MB, and `svcplane up` starts a dozen at once). In order:
+ *   1. dist/ (tsc -p tsconfig.build.json) when built and no source file is newer than its output;
+ *   2. else a per-file transpile of src/ into node_modules/.cache/svcplane/ (esbuild, the
+ *      compiler tsx itself uses; only files newer than their output are redone, a few
+ *      milliseconds each), so a checkout being edited still starts components quickly;
+ *   3. else the TypeScript sources through tsx.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve, sep } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-/** Root of the svcplane checkout (the folder holding package.json). */
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', ...(fileURLToPath(import.meta.url).includes(`${'/dist/'}`) ? ['..'] : []));
+/** Where the transpiled copy of src/ lives, inside node_modules so packages resolve from it. */
+const CACHE_REL = join('node_modules', '.cache', 'svcplane');
+/** Touched by every complete refresh, dated when it began (bin/svcplane compares sources with it). */
+const STAMP = '.fresh';
+
+/** Root of the svcplane checkout (the folder holding package.json), from src/, dist/src/ or the cache. */
+export const PROJECT_ROOT = (() => {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const cached = here.indexOf(`${sep}${CACHE_REL}${sep}`);
+  if (cached >= 0) return here.slice(0, cached);
+  return resolve(here, '..', '..', ...(here.includes(`${sep}dist${sep}`) ? ['..'] : []));
+})();
 
 /** How long a verdict on dist/ holds: a supervisor restarting components re-checks after a rebuild. */
-const DIST_CHECK_TTL_MS = 5000;
+const CHECK_TTL_MS = 5000;
 let distVerdict: { at: number; current: boolean } | undefined;
+let cacheVerdict: { at: number; ok: boolean } | undefined;
+
+/** Source files that are compiled (tests and declarations are not), relative to the root. */
+function sources(root: string, rel = 'src', out: string[] = []): string[] {
+  for (const e of readdirSync(join(root, rel), { withFileTypes: true })) {
+    const r = join(rel, e.name);
+    if (e.isDirectory()) sources(root, r, out);
+    else if ((e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') && !e.name.endsWith('.d.ts')) || e.name.endsWith('.json')) out.push(r);
+  }
+  return out;
+}
+
+const outputOf = (rel: string) => rel.replace(/\.ts$/, '.js');
+const mtime = (p: string) => { try { return statSync(p).mtimeMs; } catch { return -1; } };
 
 /**
- * Is dist/ (tsc -p tsconfig.build.json) built and at least as new as every source file?
- * A stale build would run yesterday's code, so any source file newer than its .js (or without
- * one) sends every component through tsx instead. About 200 stat calls: a few milliseconds.
+ * Is dist/ built and at least as new as every source file? A stale build would run old code, so
+ * any source newer than its .js (or without one) rules it out. About 200 stat calls.
  */
 export function distCurrent(root = PROJECT_ROOT): boolean {
-  if (root === PROJECT_ROOT && distVerdict && Date.now() - distVerdict.at < DIST_CHECK_TTL_MS) return distVerdict.current;
-  const check = (): boolean => {
-    if (!existsSync(join(root, 'dist', 'src', 'cli', 'main.js'))) return false;
-    const walk = (rel: string): boolean => {
-      for (const e of readdirSync(join(root, rel), { withFileTypes: true })) {
-        const r = join(rel, e.name);
-        if (e.isDirectory()) { if (!walk(r)) return false; continue; }
-        if (!e.name.endsWith('.ts') || e.name.endsWith('.test.ts') || e.name.endsWith('.d.ts')) continue;
-        try {
-          if (statSync(join(root, 'dist', r.replace(/\.ts$/, '.js'))).mtimeMs < statSync(join(root, r)).mtimeMs) return false;
-        } catch { return false; }
-      }
-      return true;
-    };
-    return walk('src');
-  };
-  const current = check();
+  if (root === PROJECT_ROOT && distVerdict && Date.now() - distVerdict.at < CHECK_TTL_MS) return distVerdict.current;
+  let current = existsSync(join(root, 'dist', 'src', 'cli', 'main.js'));
+  if (current) {
+    for (const rel of sources(root)) {
+      if (rel.endsWith('.json')) continue;
+      if (mtime(join(root, 'dist', outputOf(rel))) < mtime(join(root, rel))) { current = false; break; }
+    }
+  }
   if (root === PROJECT_ROOT) distVerdict = { at: Date.now(), current };
   return current;
 }
 
+/**
+ * Bring the transpiled cache up to date (files newer than their output only; each written to a
+ * temporary name and renamed, so concurrent callers never see half a file). false when esbuild
+ * is not installed or a file does not transpile.
+ */
+export function refreshCache(root = PROJECT_ROOT): boolean {
+  if (root === PROJECT_ROOT && cacheVerdict && Date.now() - cacheVerdict.at < CHECK_TTL_MS) return cacheVerdict.ok;
+  let ok = true;
+  const started = new Date();
+  try {
+    let esbuild: typeof import('esbuild') | undefined;
+    for (const rel of sources(root)) {
+      const src = join(root, rel);
+      const out = join(root, CACHE_REL, outputOf(rel));
+      if (mtime(out) >= mtime(src)) continue;
+      esbuild ??= createRequire(join(root, 'package.json'))('esbuild') as typeof import('esbuild');
+      const text = readFileSync(src, 'utf8');
+      const code = rel.endsWith('.json') ? text : esbuild.transformSync(text, {
+        loader: 'ts', format: 'esm', target: 'node20', sourcefile: src, sourcemap: 'inline',
+        // Node 20 takes `with { type: 'json' }`; esbuild would drop it for a node20 target.
+        supported: { 'import-attributes': true },
+      }).code;
+      mkdirSync(dirname(out), { recursive: true });
+      const tmp = `${out}.${process.pid}.tmp`;
+      writeFileSync(tmp, code);
+      renameSync(tmp, out);
+    }
+    // For bin/svcplane: the cache is current for every source not modified since this refresh began.
+    const stamp = join(root, CACHE_REL, 'src', STAMP);
+    writeFileSync(stamp, '');
+    utimesSync(stamp, started, started);
+  } catch {
+    ok = false;
+  }
+  if (root === PROJECT_ROOT) cacheVerdict = { at: Date.now(), ok };
+  return ok;
+}
+
+/**
+ * The runnable JavaScript for src/<rel>.ts (e.g. 'cli/main'), or undefined when only tsx can run
+ * it (SVCPLANE_FROM_SOURCE=1 asks for that).
+ */
+export function compiledEntry(rel: string): string | undefined {
+  if (process.env.SVCPLANE_FROM_SOURCE === '1') return undefined;
+  if (distCurrent()) return join(PROJECT_ROOT, 'dist', 'src', `${rel}.js`);
+  if (refreshCache()) return join(PROJECT_ROOT, CACHE_REL, 'src', `${rel}.js`);
+  return undefined;
+}
+
 /** argv prefix that runs `svcplane`: [node, entry] or [node, --import, tsx, entry]. */
 export function selfCommand(): string[] {
-  const built = join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js');
-  if (process.env.SVCPLANE_FROM_SOURCE !== '1' && distCurrent()) return [process.execPath, built];
+  const built = compiledEntry('cli/main');
+  if (built) return [process.execPath, built];
   // tsx pinned by absolute URL: a bare `--import tsx` resolves from the working directory,
   // which inside a pod is /.
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;

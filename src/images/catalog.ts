@@ -10,7 +10,7 @@ import { homedir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { PROJECT_ROOT, distCurrent } from '../cli/self.js';
+import { PROJECT_ROOT, compiledEntry } from '../cli/self.js';
 
 export const USER_IMAGES_FILE = 'images.json';
 /** Where `svcplane image load` writes when no data dir is given (and where pods look too). */
@@ -29,13 +29,13 @@ export interface ImageSpec {
 type Builtin = (tag: string) => { entrypoint: string[]; cmd: string[] };
 
 /**
- * argv of a built-in program: the lean entry src/images/run (compiled when built and current,
- * else through tsx). A bare `--import tsx` would resolve from the container's working directory (usually /),
+ * argv of a built-in program: the lean entry src/images/run (compiled: see cli/self, else
+ * through tsx). A bare `--import tsx` would resolve from the container's working directory (usually /),
  * so the loader is pinned to svcplane's own copy.
  */
 export function imageRunArgv(program: string, ...args: string[]): string[] {
-  const built = join(PROJECT_ROOT, 'dist', 'src', 'images', 'run.js');
-  if (process.env.SVCPLANE_FROM_SOURCE !== '1' && distCurrent()) return [process.execPath, built, program, ...args];
+  const built = compiledEntry('images/run');
+  if (built) return [process.execPath, built, program, ...args];
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
   return [process.execPath, '--import', tsx, join(PROJECT_ROOT, 'src', 'images', 'run.ts'), program, ...args];
 }
