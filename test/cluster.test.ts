@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXAMPLES, ROOT, isRoot, startCluster, type TestCluster } from './lib/harness.js';
@@ -94,6 +94,34 @@ describe('svcplane up / down', { skip, timeout: 300_000 }, () => {
     assert.match(st.stdout, new RegExp(`${c.name}-worker\\s+Ready\\s+172\\.18\\.0\\.3`));
     const ex = spawnSync(cli, ['exec', '--name', c.name, '--data-dir', c.config.dataDir, 'client', '--', 'ip', '-4', '-o', 'addr', 'show', 'eth0'], { encoding: 'utf8' });
     assert.match(ex.stdout, /172\.18\.0\.100\/16/);
+  });
+
+  it('kubectl cp copies files into and out of a pod (tar over exec)', async () => {
+    c.k('run', 'cp-web', '--image=nginx', '--port=80');
+    const [pod] = await c.podsReady('run=cp-web', 1);
+    const tmp = mkdtempSync(join(tmpdir(), 'svp-cp-'));
+    try {
+      const page = join(tmp, 'page.html');
+      writeFileSync(page, 'copied with kubectl cp\n');
+      let r = c.kubectl(['cp', page, `cp-web:/usr/share/nginx/html/copied.html`]);
+      assert.equal(r.code, 0, r.err);
+      const host = pod.spec.nodeName.replace(`${c.name}-`, '');
+      assert.equal(c.curl(host, `http://${pod.status.podIP}/copied.html`).out, 'copied with kubectl cp\n');
+      // Out of the pod: a file, then a directory (the pod's own page files, not the host's).
+      r = c.kubectl(['cp', 'cp-web:/usr/share/nginx/html/copied.html', join(tmp, 'back.html')]);
+      assert.equal(r.code, 0, r.err);
+      assert.equal(readFileSync(join(tmp, 'back.html'), 'utf8'), 'copied with kubectl cp\n');
+      r = c.kubectl(['cp', 'cp-web:/usr/share/nginx/html', join(tmp, 'html')]);
+      assert.equal(r.code, 0, r.err);
+      assert.ok(readdirSync(join(tmp, 'html')).includes('copied.html'));
+      // A missing file copies nothing (kubectl 1.32 itself exits 0 then, and prints tar's complaint
+      // only when it arrives before the end of the stream).
+      c.kubectl(['cp', 'cp-web:/no/such/file', join(tmp, 'x')]);
+      assert.equal(existsSync(join(tmp, 'x')), false);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+      c.k('delete', 'pod', 'cp-web', '--wait=false');
+    }
   });
 
   it('down without --purge stops everything; up resumes the cluster with its objects and pods', async () => {
