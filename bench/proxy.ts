@@ -32,6 +32,8 @@ const ROOT = resolve(fileURLToPath(import.meta.url), '..', '..');
 const RESULTS = join(ROOT, 'bench', 'results');
 const sections = process.argv.slice(2).filter((a) => /^[abc]$/.test(a));
 const want = (s: string) => !sections.length || sections.includes(s);
+/** BENCH_PROXY_ONLY: a regular expression over "<backend>@<Services>" to run only some (c) cases. */
+const ONLY = process.env.BENCH_PROXY_ONLY ? new RegExp(process.env.BENCH_PROXY_ONLY) : undefined;
 const LOAD_AT_START = loadavg().map((x) => x.toFixed(2)).join(' ');
 const out: Record<string, unknown> = { date: new Date().toISOString(), loadAtStart: LOAD_AT_START };
 const md: string[] = ['# bench/proxy', '', `Run ${out.date}, load average at start ${LOAD_AT_START} (2 cores, shared).`, ''];
@@ -163,6 +165,7 @@ async function benchSync(): Promise<void> {
       }],
     ];
     for (const [name, fn] of cases) {
+      if (ONLY && !ONLY.test(`${name}@${n}`)) continue;
       const skip = SKIP[`${name}@${n}`];
       if (skip) { rows.push([name, n, skip, '', '', '', '']); res.push({ backend: name, services: n, skipped: skip }); continue; }
       const ns = `svp-bench-${process.pid}`;
