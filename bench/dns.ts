@@ -141,7 +141,9 @@ async function startSvcplane(bundle: string, apiPort: number, nodeFlags: string[
   const kubeconfig = join(work, 'kubeconfig');
   writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\ncurrent-context: bench\nclusters:\n- name: bench\n  cluster: {server: "http://127.0.0.1:${apiPort}"}\ncontexts:\n- name: bench\n  context: {cluster: bench, user: bench}\nusers:\n- name: bench\n  user: {}\n`);
   const port = await freePort();
-  const readyPort = await freePort();
+  // Two probes in a row can be handed the same ephemeral port.
+  let readyPort = await freePort();
+  while (readyPort === port) readyPort = await freePort();
   const t0 = Date.now();
   const c = start(process.execPath, [...nodeFlags, bundle, 'dns', '--kubeconfig', kubeconfig, '--listen', `127.0.0.1:${port}`,
     '--health', '', '--metrics', '', '--ready', `127.0.0.1:${readyPort}`, '--upstream', '127.0.0.1:9'], `${label.replace(/\W+/g, '-')}.log`, env);
