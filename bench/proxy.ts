@@ -213,47 +213,87 @@ function iperf(netns: string, host: string, port: number): number {
   try { return (JSON.parse(r.stdout).end.sum_received.bits_per_second as number) / 1e9; } catch { return 0; }
 }
 
+/** Rounds of (a): every path is measured once per round, the order rotating; the table shows medians. */
+const ROUNDS = Number(process.env.BENCH_PROXY_ROUNDS ?? 3);
+
+interface DataPath { name: string; url: string; iperfHost: string; iperfPort: number; up(): Promise<() => Promise<void>> }
+
 async function benchThroughput(net: ProxyTestNet): Promise<void> {
   const pod = net.pods[0]!;
   const client = net.pods[3]!.netns; // the pod on node1
+  const all = [client, net.node0.netns, net.node1.netns, ...net.pods.map((p) => p.netns)];
+  // wrk with "Connection: close" opens ~20k connections a run, and their TIME_WAIT entries (60 s)
+  // make the next run's connects slower whichever path it measures. Reusing TIME_WAIT ports for
+  // new outgoing connections (and flushing conntrack before each run) makes runs independent.
+  for (const ns of all) runSync(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.tcp_tw_reuse=1']);
   const iperfd = spawn('ip', ['netns', 'exec', pod.netns, 'iperf3', '-s', '-p', '5201'], { stdio: 'ignore' });
   const ports = [sp(1, [{ ip: pod.ip, port: 8080 }]), sp(2, [{ ip: pod.ip, port: 5201 }], 5201)];
   const vipHTTP = `http://${ports[0]!.clusterIP}/`;
   const vipPerf = ports[1]!.clusterIP!;
-  await new Promise((r) => setTimeout(r, 500));
-  const rows: { target: string; keepalive: number; close: number; gbps: number }[] = [];
-  const measure = (target: string, url: string, host: string, port: number) => {
-    const r = { target, keepalive: wrk(client, url, false), close: wrk(client, url, true), gbps: iperf(client, host, port) };
-    console.error(`(a) ${target}: ${fmt(r.keepalive, 0)} req/s keep-alive, ${fmt(r.close, 0)} req/s new conn, ${fmt(r.gbps)} Gbit/s`);
-    rows.push(r);
-  };
-  measure('direct (pod IP)', `http://${pod.ip}:8080/`, pod.ip, 5201);
-  for (const [mode, backend] of [['nftables', undefined], ['iptables', 'nft'], ['iptables', 'legacy']] as const) {
-    for (const n of net.spec.nodes) await cleanupLeftovers(mode, n.netns, backend);
-    const ps = net.spec.nodes.map((n) => provider(mode, opts(n.name, n.ip, n.netns), backend));
-    for (const p of ps) await p.sync({ ports });
-    measure(mode === 'nftables' ? 'nftables ClusterIP' : `iptables-${backend} ClusterIP`, vipHTTP, vipPerf, 5201);
-  }
-  for (const n of net.spec.nodes) await cleanupLeftovers('userspace', n.netns);
-  const us = await userspaceOnNode(net, 1, ports);
-  measure('userspace ClusterIP', vipHTTP, vipPerf, 5201);
-  us.stdin!.end();
-  await new Promise((r) => setTimeout(r, 500));
-  us.kill('SIGKILL');
-  for (const n of net.spec.nodes) await cleanupLeftovers(undefined, n.netns);
+  const none = async () => { /* nothing to undo */ };
+  const kernel = (mode: 'nftables' | 'iptables', backend?: 'nft' | 'legacy'): DataPath => ({
+    name: mode === 'nftables' ? 'nftables ClusterIP' : `iptables-${backend} ClusterIP`, url: vipHTTP, iperfHost: vipPerf, iperfPort: 5201,
+    up: async () => {
+      const ps = net.spec.nodes.map((n) => provider(mode, opts(n.name, n.ip, n.netns), backend));
+      for (const p of ps) await p.sync({ ports });
+      return async () => { for (const p of ps) await p.cleanup(); };
+    },
+  });
   const cfg = `/tmp/svp-bench-haproxy-${process.pid}.cfg`;
   writeFileSync(cfg, ['global', '  maxconn 4000', 'defaults', '  mode tcp', '  timeout connect 5s', '  timeout client 60s', '  timeout server 60s',
     'frontend h', `  bind ${net.node1.ip}:18080`, '  default_backend hb', 'backend hb', `  server p ${pod.ip}:8080`,
     'frontend i', `  bind ${net.node1.ip}:15201`, '  default_backend ib', 'backend ib', `  server p ${pod.ip}:5201`].join('\n') + '\n');
-  const hap = spawn('ip', ['netns', 'exec', net.node1.netns, 'haproxy', '-f', cfg], { stdio: 'ignore' });
-  await new Promise((r) => setTimeout(r, 700));
-  measure('haproxy (tcp mode) on node1', `http://${net.node1.ip}:18080/`, net.node1.ip, 15201);
-  hap.kill('SIGKILL');
+  const paths: DataPath[] = [
+    { name: 'direct (pod IP)', url: `http://${pod.ip}:8080/`, iperfHost: pod.ip, iperfPort: 5201, up: async () => none },
+    kernel('nftables'), kernel('iptables', 'nft'), kernel('iptables', 'legacy'),
+    {
+      name: 'userspace ClusterIP', url: vipHTTP, iperfHost: vipPerf, iperfPort: 5201,
+      up: async () => {
+        const us = await userspaceOnNode(net, 1, ports);
+        return async () => {
+          const gone = new Promise((r) => us.once('exit', r));
+          us.stdin!.end();
+          await Promise.race([gone, new Promise((r) => setTimeout(r, 2000))]);
+          us.kill('SIGKILL');
+          for (const n of net.spec.nodes) await cleanupLeftovers(undefined, n.netns);
+        };
+      },
+    },
+    {
+      name: 'haproxy (tcp mode) on node1', url: `http://${net.node1.ip}:18080/`, iperfHost: net.node1.ip, iperfPort: 15201,
+      up: async () => {
+        const hap = spawn('ip', ['netns', 'exec', net.node1.netns, 'haproxy', '-f', cfg], { stdio: 'ignore' });
+        await new Promise((r) => setTimeout(r, 700));
+        return async () => { hap.kill('SIGKILL'); await new Promise((r) => setTimeout(r, 100)); };
+      },
+    },
+  ];
+  for (const n of net.spec.nodes) await cleanupLeftovers(undefined, n.netns);
+  await new Promise((r) => setTimeout(r, 500));
+  const samples = new Map(paths.map((p) => [p.name, { keepalive: [] as number[], close: [] as number[], gbps: [] as number[] }]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let k = 0; k < paths.length; k++) {
+      const p = paths[(k + round) % paths.length]!;
+      const down = await p.up();
+      try {
+        const s = samples.get(p.name)!;
+        for (const ns of all) runSync(['ip', 'netns', 'exec', ns, 'conntrack', '-F'], { allowFail: true });
+        s.keepalive.push(wrk(client, p.url, false));
+        s.close.push(wrk(client, p.url, true));
+        s.gbps.push(iperf(client, p.iperfHost, p.iperfPort));
+        console.error(`(a) round ${round + 1} ${p.name}: ${fmt(s.keepalive.at(-1)!, 0)} req/s keep-alive, ${fmt(s.close.at(-1)!, 0)} req/s new conn, ${fmt(s.gbps.at(-1)!)} Gbit/s`);
+      } finally {
+        await down();
+      }
+    }
+  }
   iperfd.kill('SIGKILL');
+  const median = (xs: number[]) => { const a = [...xs].sort((x, y) => x - y); return a.length % 2 ? a[a.length >> 1]! : (a[a.length / 2 - 1]! + a[a.length / 2]!) / 2; };
+  const rows = paths.map((p) => { const s = samples.get(p.name)!; return { target: p.name, keepalive: median(s.keepalive), close: median(s.close), gbps: median(s.gbps), samples: s }; });
   const d = rows[0]!;
   out.throughput = rows.map((r) => ({ ...r, keepaliveRatio: r.keepalive / d.keepalive, closeRatio: r.close / d.close, throughputRatio: r.gbps / d.gbps }));
   md.push('## (a) Data plane: pod on node1 → one pod on node0', '',
-    'wrk -t2 -c32 -d5s (small HTTP responses from a Node.js server in the pod); iperf3 one stream, 3 s. Ratios against direct.', '',
+    `wrk -t2 -c32 -d5s (small HTTP responses from a Node.js server in the pod; "new connection" adds Connection: close); iperf3 one stream, 3 s. Median of ${ROUNDS} rounds, the order of paths rotating each round; conntrack flushed and TIME_WAIT reuse on in every namespace so runs do not slow each other. Ratios against direct.`, '',
     table(['path', 'req/s keep-alive', 'ratio', 'req/s new connection', 'ratio', 'Gbit/s', 'ratio'],
       rows.map((r) => [r.target, fmt(r.keepalive, 0), fmt(r.keepalive / d.keepalive), fmt(r.close, 0), fmt(r.close / d.close), fmt(r.gbps), fmt(r.gbps / d.gbps)])), '');
 }
