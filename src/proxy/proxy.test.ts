@@ -4,6 +4,7 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import net from 'node:net';
 import type { EndpointSlice, Service } from '../api/types.js';
 import { run, runSync } from '../net/exec.js';
@@ -77,5 +78,44 @@ describe('startProxy (nftables, fake informers)', { skip: !isRoot && 'needs root
       await p.stop({ cleanup: true });
     }
     assert.equal((await run(['nft', 'list', 'table', 'ip', 'svcplane'], { netns: ns, allowFail: true })).code, 1, 'table removed on cleanup');
+  });
+
+  it('an SCTP Service port on a kernel without SCTP is left out with one log line naming it; the others are programmed', async () => {
+    const haveSCTP = existsSync('/proc/net/sctp');
+    const services = new FakeSource<Service>();
+    const slices = new FakeSource<EndpointSlice>();
+    services.set(makeService('ns', 'web'));
+    services.set(makeService('ns', 'assoc', (s) => { s.spec!.clusterIP = '10.96.0.11'; s.spec!.ports = [{ name: 'sctp', port: 9999, protocol: 'SCTP', targetPort: 9999 }]; }));
+    slices.set(makeSlice('ns', 'web', [{ ip: '10.244.0.2', node: 'n0' }]));
+    slices.set(makeSlice('ns', 'assoc', [{ ip: '10.244.0.3', node: 'n0' }], [{ name: 'sctp', port: 9999, protocol: 'SCTP' }]));
+    const lines: string[] = [];
+    const orig = console.error;
+    console.error = (...a: unknown[]) => { lines.push(a.map(String).join(' ')); };
+    let p: Awaited<ReturnType<typeof startProxy>> | undefined;
+    try {
+      p = await startProxy({
+        sources: { services, slices }, nodeName: 'n0', nodeIP: '172.18.0.2', mode: 'nftables', scheduler: 'random', clusterCIDR: '10.244.0.0/16',
+        minSyncMs: 50, syncPeriodMs: 60_000, healthzBind: '', metricsBind: '', netns: ns,
+      });
+      await p.synced();
+      const map = (await run(['nft', 'list', 'map', 'ip', 'svcplane', 'service-ips'], { netns: ns })).stdout;
+      assert.match(map, /10\.96\.0\.10 \. tcp \. 80 /);
+      if (haveSCTP) {
+        assert.match(map, /10\.96\.0\.11 \. sctp \. 9999 /);
+      } else {
+        assert.doesNotMatch(map, /sctp/);
+        const warned = lines.filter((l) => l.includes('SCTP is not available'));
+        assert.equal(warned.length, 1, lines.join('\n'));
+        assert.match(warned[0]!, /"servicePort":"ns\/assoc:sctp\/sctp"/);
+        // A later sync does not repeat it.
+        const again = p.synced();
+        slices.set(makeSlice('ns', 'web', [{ ip: '10.244.0.4', node: 'n0' }]));
+        await again;
+        assert.equal(lines.filter((l) => l.includes('SCTP is not available')).length, 1);
+      }
+    } finally {
+      console.error = orig;
+      await p?.stop({ cleanup: true });
+    }
   });
 });
