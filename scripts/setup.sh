@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what svcplane needs on a fresh Debian machine, then builds it. Safe to re-run.
 #   Debian packages: the kernel tools the cluster drives (ip, nft, iptables, conntrack), the
-#   clients the tests and the demo use (curl, dig/nslookup), etcd for the etcd store;
+#   clients the tests and the demo use (curl, dig/nslookup, socat for UDP checks), openssl for the
+#   cluster certificates, etcd for the etcd store;
 #   with --bench also the peers the benchmarks compare against.
 #   npm dependencies (npm ci) and the TypeScript build (dist/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(nftables iptables iproute2 conntrack dnsutils curl iputils-ping procps util-linux etcd-server etcd-client)
+PKGS=(nftables iptables iproute2 conntrack dnsutils curl iputils-ping procps util-linux openssl socat etcd-server etcd-client)
 if [[ "${1:-}" == "--bench" ]]; then PKGS+=(haproxy dnsmasq-base wrk iperf3 dnsperf); fi
 
 missing=()

@@ -317,7 +317,8 @@ test('cascade: deleting a Deployment removes its ReplicaSets and pods; orphan ke
   await eventually(async () => (await list('pods', 'default', 'app=gc2')).length === 2, 'gc2 pods');
   await client.delete(res('deployments'), 'default', 'gc2', { propagationPolicy: 'Orphan' });
   await eventually(async () => { const r = await list('replicasets', 'default', 'app=gc2'); return r.length === 1 && !r[0].metadata.ownerReferences?.length; }, 'orphaned RS');
-  assert.equal((await list('deployments', 'default')).some((d: any) => d.metadata.name === 'gc2'), false);
+  // The garbage collector orphans the dependents first, then lets the Deployment go.
+  await eventually(async () => !(await list('deployments', 'default')).some((d: any) => d.metadata.name === 'gc2'), 'gc2 deleted');
   // Re-creating the Deployment adopts the orphaned ReplicaSet instead of making a new one.
   await client.create(res('deployments'), 'default', deployment('gc2', 2));
   await eventually(async () => { const r = await list('replicasets', 'default', 'app=gc2'); return r.length === 1 && r[0].metadata.ownerReferences?.[0]?.kind === 'Deployment'; }, 'adopted RS');

@@ -217,6 +217,10 @@ subsets:
 
     it('scaled to 0 the Service is refused at once; scaled back, it answers again', async () => {
       c.k('scale', 'deployment', 'web', '--replicas=0');
+      // While the pods terminate, their endpoints may still serve (terminating, used when none is
+      // ready, as Kubernetes does): wait until they are gone and the slice is empty.
+      await c.eventually('web pods gone', () => c.k('get', 'pods', '-l', 'app=web', '-o', 'name').trim() === '', 60_000);
+      await c.eventually('web slice empty', () => !/"addresses"/.test(c.k('get', 'endpointslices', '-l', 'kubernetes.io/service-name=web', '-o', 'json')), 30_000);
       for (const node of NODES) {
         // Each node's proxy learns of it on its own watch.
         await c.eventually(`${node}: refused once no pod is left`, () => c.curl(node, `http://${ip.web}/hostname`, ['-m', '2']).code === 7, 60_000);

@@ -67,7 +67,9 @@ export async function runProbe(p: Probe, t: ProbeTarget): Promise<ProbeResult> {
     const host = tcp.host || t.podIP;
     const port = t.port(tcp.port);
     if (t.nodeNetns) {
-      const r = await run(['nc', '-z', '-w', String(Math.max(1, timeoutMs / 1000)), host, String(port)], { netns: t.nodeNetns, allowFail: true });
+      // A connect from inside the node's namespace with what every Debian has (bash's /dev/tcp,
+      // coreutils' timeout), not netcat, which is not always installed.
+      const r = await run(['timeout', String(Math.max(1, timeoutMs / 1000)), 'bash', '-c', 'exec 3<>"/dev/tcp/$0/$1"', host, String(port)], { netns: t.nodeNetns, allowFail: true });
       return r.code === 0 ? { ok: true, message: '' } : { ok: false, message: `dial tcp ${host}:${port}: connect: connection refused` };
     }
     return tcpProbe(host, port, timeoutMs);
