@@ -160,6 +160,28 @@ for (const mode of ['nftables', 'iptables', 'userspace'] as const) {
       }
     });
 
+    it('LoadBalancer with externalTrafficPolicy Local: the outside client is routed to the pod\'s node, and the route follows the pod when it moves', async () => {
+      const lb = await c.eventually('LB IP allocated', () => c.k('get', 'svc', 'local', '-o', 'jsonpath={.status.loadBalancer.ingress[0].ip}') || undefined, 30_000);
+      const live = () => JSON.parse(c.k('get', 'pods', '-l', 'app=local', '-o', 'json')).items.filter((p: any) => !p.metadata.deletionTimestamp);
+      const ready = (p: any) => p.status?.conditions?.some((cd: any) => cd.type === 'Ready' && cd.status === 'True');
+      const viaNode = (node: string) => new RegExp(`\\bvia ${nodeIP.get(node)!.replace(/\./g, '\\.')}\\b`);
+      const route = () => c.exec('client', ['ip', 'route', 'show', `${lb}/32`]).out;
+      const first = live()[0];
+      const from: string = first.spec.nodeName;
+      await c.eventually(`route to ${lb} via ${from} only`, () => viaNode(from).test(route()) && route().match(/\bvia /g)?.length === 1, 30_000);
+      assert.equal(c.curl('client', `http://${lb}/hostname`).out, first.metadata.name);
+      c.k('cordon', from);
+      try {
+        c.k('delete', 'pod', first.metadata.name, '--wait=false');
+        const moved = await c.eventually('the replacement pod Ready on another node', () => live().find((p: any) => p.spec.nodeName && p.spec.nodeName !== from && ready(p)), 90_000);
+        const to: string = moved.spec.nodeName;
+        await c.eventually(`route to ${lb} moves from ${from} to ${to}`, () => { const r = route(); return viaNode(to).test(r) && !viaNode(from).test(r); }, 30_000);
+        await c.eventually('the LB IP answers from the new pod', () => c.curl('client', `http://${lb}/hostname`, ['-m', '2']).out === moved.metadata.name, 30_000);
+      } finally {
+        c.k('uncordon', from);
+      }
+    });
+
     it('hairpin: the only pod of a Service reaches itself through it', () => {
       const pod = c.k('get', 'pods', '-l', 'app=solo', '-o', 'jsonpath={.items[0].metadata.name}');
       const r = c.kubectl(['exec', pod, '--', 'curl', '-s', '-m', '5', `http://${ip.solo}/hostname`]);
