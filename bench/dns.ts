@@ -4,7 +4,7 @@
  *
  *   node --import tsx bench/dns.ts [--services 10000] [--duration 5] [--rate 5000] [--rounds 3]
  *
- * svcplane DNS runs as `svcplane dns --kubeconfig …` (bundled with esbuild, as a build would run it;
+ * svcplane DNS runs as `svcplane dns --kubeconfig …` (from dist/, as bin/svcplane runs it after the build;
  * then once more from the TypeScript sources through tsx, as a checkout without a build runs it)
  * and learns its 10k Services and EndpointSlices through the real client (list+watch) from an API
  * endpoint in this process that serves paged lists and open watches. dnsmasq gets the same names
@@ -124,20 +124,33 @@ function start(cmd: string, args: string[], log: string, env: Record<string, str
   return c;
 }
 
-/** Bundle `svcplane dns` the way a build would run it. */
-function bundleSvcplane(): string {
-  const entry = join(work, 'dns-entry.mts');
-  writeFileSync(entry, `import { Command } from ${JSON.stringify(join(ROOT, 'node_modules', 'commander', 'esm.mjs'))};\nimport { register } from ${JSON.stringify(join(ROOT, 'src', 'dns', 'cli.ts'))};\nconst p = new Command('svcplane');\nregister(p);\nawait p.parseAsync(process.argv);\n`);
-  const out = join(work, 'svcplane-dns.mjs');
-  for (const [src, dst] of [[entry, out]]) {
-    const r = spawnSync(join(ROOT, 'node_modules', '.bin', 'esbuild'), [src, '--bundle', '--platform=node', '--format=esm', `--outfile=${dst}`, '--log-level=error',
-      `--banner:js=import { createRequire } from 'module'; const require = createRequire(import.meta.url);`], { cwd: ROOT, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`esbuild: ${r.stderr}`);
-  }
-  return out;
+/** `svcplane dns` as bin/svcplane runs it after `npm run build` (scripts/setup.sh). */
+function builtSvcplane(): string {
+  const main = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+  if (spawnSync('test', ['-f', main]).status !== 0) throw new Error(`${main} missing: run bash scripts/setup.sh --bench first`);
+  return main;
 }
 
-async function startSvcplane(bundle: string, apiPort: number, nodeFlags: string[], env: Record<string, string>, label: string, note: string): Promise<Server> {
+/**
+ * The floor for any node UDP server on this machine: a few lines that answer every query with
+ * NXDOMAIN (the query's own bytes, QR and RCODE set), no DNS work at all; the same lookup shortcut
+ * for replies as svcplane's server.
+ */
+async function startNodeFloor(): Promise<Server> {
+  const port = await freePort();
+  const script = join(work, 'udp-floor.mjs');
+  writeFileSync(script, `import dgram from 'node:dgram';
+const s = dgram.createSocket({ type: 'udp4', lookup: (a, o, cb) => cb(null, a, 4) });
+s.on('message', (m, r) => { if (m.length < 12) return; m[2] |= 0x80; m[3] = (m[3] & 0x70) | 0x03; s.send(m, r.port, r.address); });
+s.bind(${port}, '127.0.0.1');
+`);
+  const t0 = Date.now();
+  const c = start(process.execPath, [script], 'udp-floor.log');
+  await waitFor(() => spawnSync('dig', ['@127.0.0.1', '-p', String(port), '+time=1', '+tries=1', 'x.example']).stdout?.includes('NXDOMAIN'), 20000, 'node UDP floor');
+  return { name: 'node UDP floor', port, pid: c.pid!, startMs: Date.now() - t0, note: `node ${process.version}: a 3-line dgram server answering NXDOMAIN to everything, no DNS work (the most a node UDP server can answer here)` };
+}
+
+async function startSvcplane(script: string, apiPort: number, nodeFlags: string[], env: Record<string, string>, label: string, note: string): Promise<Server> {
   const kubeconfig = join(work, 'kubeconfig');
   writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\ncurrent-context: bench\nclusters:\n- name: bench\n  cluster: {server: "http://127.0.0.1:${apiPort}"}\ncontexts:\n- name: bench\n  context: {cluster: bench, user: bench}\nusers:\n- name: bench\n  user: {}\n`);
   const port = await freePort();
@@ -145,7 +158,7 @@ async function startSvcplane(bundle: string, apiPort: number, nodeFlags: string[
   let readyPort = await freePort();
   while (readyPort === port) readyPort = await freePort();
   const t0 = Date.now();
-  const c = start(process.execPath, [...nodeFlags, bundle, 'dns', '--kubeconfig', kubeconfig, '--listen', `127.0.0.1:${port}`,
+  const c = start(process.execPath, [...nodeFlags, script, 'dns', '--kubeconfig', kubeconfig, '--listen', `127.0.0.1:${port}`,
     '--health', '', '--metrics', '', '--ready', `127.0.0.1:${readyPort}`, '--upstream', '127.0.0.1:9'], `${label.replace(/\W+/g, '-')}.log`, env);
   await waitFor(async () => {
     try { return (await fetch(`http://127.0.0.1:${readyPort}/ready`)).status === 200; } catch { return false; }
@@ -248,15 +261,17 @@ async function main(): Promise<void> {
   writeFileSync(files.mix, services.map((_, i) => (i % 10 < 7 ? `${svcName(i)} A` : `missing-${i}.ns-${i % NAMESPACES}.svc.${ZONE} A`)).join('\n') + '\n');
 
   const api = await startApi();
-  const bundle = bundleSvcplane();
+  const built = builtSvcplane();
+  const fromSource = join(work, 'dns-entry.mts');
+  writeFileSync(fromSource, `import { Command } from ${JSON.stringify(join(ROOT, 'node_modules', 'commander', 'esm.mjs'))};\nimport { register } from ${JSON.stringify(join(ROOT, 'src', 'dns', 'cli.ts'))};\nconst p = new Command('svcplane');\nregister(p);\nawait p.parseAsync(process.argv);\n`);
   const runs: Run[] = [];
   const servers: Server[] = [];
   const mem = new Map<string, ReturnType<typeof rssMB>>();
   try {
     // [node flags, script, label, note]
     const variants: [string[], string, string, string][] = [
-      [[], bundle, 'svcplane', 'as `svcplane dns` runs when built (bundled JS): main thread, V8 flags set at start (1 MB young generation, --optimize-for-size)'],
-      [['--import', 'tsx'], join(work, 'dns-entry.mts'), 'svcplane (from source, tsx)', 'the same run from the TypeScript sources through tsx (a checkout without a build)'],
+      [[], built, 'svcplane', 'as `svcplane dns` runs when built (dist/, what bin/svcplane runs): main thread, V8 flags set at start (1 MB young generation, --optimize-for-size)'],
+      [['--import', 'tsx'], fromSource, 'svcplane (from source, tsx)', 'the same run from the TypeScript sources through tsx (a checkout without a build)'],
     ];
     for (const [flags, script, label, note] of variants) {
       const s = await startSvcplane(script, api.port, flags, {}, label, note);
@@ -265,6 +280,7 @@ async function main(): Promise<void> {
       servers.push(s);
     }
     servers.push(await startDnsmasq());
+    servers.push(await startNodeFloor());
     const ub = await startUnbound();
     if (ub) servers.push(ub);
     // All servers stay up (idle ones cost no CPU) and take turns, round after round, so a change

@@ -213,6 +213,11 @@ function iperf(netns: string, host: string, port: number): number {
   try { return (JSON.parse(r.stdout).end.sum_received.bits_per_second as number) / 1e9; } catch { return 0; }
 }
 
+function median(xs: number[]): number {
+  const a = [...xs].sort((x, y) => x - y);
+  return a.length % 2 ? a[a.length >> 1]! : (a[a.length / 2 - 1]! + a[a.length / 2]!) / 2;
+}
+
 /** Rounds of (a): every path is measured once per round, the order rotating; the table shows medians. */
 const ROUNDS = Number(process.env.BENCH_PROXY_ROUNDS ?? 5);
 
@@ -231,10 +236,10 @@ async function benchThroughput(net: ProxyTestNet): Promise<void> {
   const vipHTTP = `http://${ports[0]!.clusterIP}/`;
   const vipPerf = ports[1]!.clusterIP!;
   const none = async () => { /* nothing to undo */ };
-  const kernel = (mode: 'nftables' | 'iptables', backend?: 'nft' | 'legacy'): DataPath => ({
-    name: mode === 'nftables' ? 'nftables ClusterIP' : `iptables-${backend} ClusterIP`, url: vipHTTP, iperfHost: vipPerf, iperfPort: 5201,
+  const kernel = (mode: 'nftables' | 'iptables', backend?: 'nft' | 'legacy', endpointCounters = true): DataPath => ({
+    name: mode === 'nftables' ? `nftables ClusterIP${endpointCounters ? '' : ', --endpoint-counters=false'}` : `iptables-${backend} ClusterIP`, url: vipHTTP, iperfHost: vipPerf, iperfPort: 5201,
     up: async () => {
-      const ps = net.spec.nodes.map((n) => provider(mode, opts(n.name, n.ip, n.netns), backend));
+      const ps = net.spec.nodes.map((n) => provider(mode, opts(n.name, n.ip, n.netns, endpointCounters), backend));
       for (const p of ps) await p.sync({ ports });
       return async () => { for (const p of ps) await p.cleanup(); };
     },
@@ -245,7 +250,7 @@ async function benchThroughput(net: ProxyTestNet): Promise<void> {
     'frontend i', `  bind ${net.node1.ip}:15201`, '  default_backend ib', 'backend ib', `  server p ${pod.ip}:5201`].join('\n') + '\n');
   const paths: DataPath[] = [
     { name: 'direct (pod IP)', url: `http://${pod.ip}:8080/`, iperfHost: pod.ip, iperfPort: 5201, up: async () => none },
-    kernel('nftables'), kernel('iptables', 'nft'), kernel('iptables', 'legacy'),
+    kernel('nftables'), kernel('nftables', undefined, false), kernel('iptables', 'nft'), kernel('iptables', 'legacy'),
     {
       name: 'userspace ClusterIP', url: vipHTTP, iperfHost: vipPerf, iperfPort: 5201,
       up: async () => {
@@ -268,6 +273,8 @@ async function benchThroughput(net: ProxyTestNet): Promise<void> {
       },
     },
   ];
+  // BENCH_PROXY_PATHS: a regular expression over the path names to measure only some (direct always).
+  if (process.env.BENCH_PROXY_PATHS) { const re = new RegExp(process.env.BENCH_PROXY_PATHS); paths.splice(0, paths.length, ...paths.filter((p, i) => i === 0 || re.test(p.name))); }
   for (const n of net.spec.nodes) await cleanupLeftovers(undefined, n.netns);
   await new Promise((r) => setTimeout(r, 500));
   const samples = new Map(paths.map((p) => [p.name, { keepalive: [] as number[], close: [] as number[], gbps: [] as number[] }]));
@@ -288,14 +295,15 @@ async function benchThroughput(net: ProxyTestNet): Promise<void> {
     }
   }
   iperfd.kill('SIGKILL');
-  const median = (xs: number[]) => { const a = [...xs].sort((x, y) => x - y); return a.length % 2 ? a[a.length >> 1]! : (a[a.length / 2 - 1]! + a[a.length / 2]!) / 2; };
   const rows = paths.map((p) => { const s = samples.get(p.name)!; return { target: p.name, keepalive: median(s.keepalive), close: median(s.close), gbps: median(s.gbps), samples: s }; });
   const d = rows[0]!;
-  out.throughput = rows.map((r) => ({ ...r, keepaliveRatio: r.keepalive / d.keepalive, closeRatio: r.close / d.close, throughputRatio: r.gbps / d.gbps }));
+  // The machine's speed drifts between rounds: each path is compared with direct in the same round.
+  const ratio = (r: typeof d, k: 'keepalive' | 'close' | 'gbps') => median(r.samples[k].map((v, i) => v / d.samples[k][i]!));
+  out.throughput = rows.map((r) => ({ ...r, keepaliveRatio: ratio(r, 'keepalive'), closeRatio: ratio(r, 'close'), throughputRatio: ratio(r, 'gbps') }));
   md.push('## (a) Data plane: pod on node1 → one pod on node0', '',
-    `wrk -t2 -c32 -d5s (small HTTP responses from a Node.js server in the pod; "new connection" adds Connection: close); iperf3 one stream, 3 s. Median of ${ROUNDS} rounds, the order of paths rotating each round; conntrack flushed and TIME_WAIT reuse on in every namespace so runs do not slow each other. Ratios against direct.`, '',
+    `wrk -t2 -c32 -d5s (small HTTP responses from a Node.js server in the pod; "new connection" adds Connection: close); iperf3 one stream, 3 s. ${ROUNDS} rounds, the order of paths rotating each round; conntrack flushed and TIME_WAIT reuse on in every namespace so runs do not slow each other. Values: medians over the rounds; ratios: the median of each round's ratio against direct in the same round.`, '',
     table(['path', 'req/s keep-alive', 'ratio', 'req/s new connection', 'ratio', 'Gbit/s', 'ratio'],
-      rows.map((r) => [r.target, fmt(r.keepalive, 0), fmt(r.keepalive / d.keepalive), fmt(r.close, 0), fmt(r.close / d.close), fmt(r.gbps), fmt(r.gbps / d.gbps)])), '');
+      rows.map((r) => [r.target, fmt(r.keepalive, 0), fmt(ratio(r, 'keepalive')), fmt(r.close, 0), fmt(ratio(r, 'close')), fmt(r.gbps), fmt(ratio(r, 'gbps'))])), '');
 }
 
 const CONNECT_SCRIPT = `
@@ -321,7 +329,6 @@ async function benchLatency(net: ProxyTestNet): Promise<void> {
   const pod = net.pods[0]!;
   const rows: (string | number)[][] = [];
   const res: unknown[] = [];
-  const median = (xs: number[]) => { const a = [...xs].sort((x, y) => x - y); return a.length % 2 ? a[a.length >> 1]! : (a[a.length / 2 - 1]! + a[a.length / 2]!) / 2; };
   for (const n of net.spec.nodes) await cleanupLeftovers(undefined, n.netns);
   const base = connectLatency(net.node0.netns, pod.ip, 8080);
   console.error(`(b) no rules, direct: p50 ${fmt(base.p50, 0)} µs`);
