@@ -50,6 +50,12 @@ function onHost(d: Demo, host: string, argv: string[]) {
   return show(d, `svcplane exec ${host} -- ${argv.join(' ')}`, ['ip', 'netns', 'exec', ns, ...argv]);
 }
 
+/** Whether a URL fetched on a host answers with text in the body (quietly: a readiness check). */
+function answers(d: Demo, host: string, url: string, text: string): boolean {
+  const ns = resolveHost(host, d.c.name, d.c.workers);
+  return (spawnSync('ip', ['netns', 'exec', ns, 'curl', '-s', '-m', '2', url], { encoding: 'utf8', timeout: 10_000 }).stdout ?? '').includes(text);
+}
+
 async function waitUntil(what: string, fn: () => boolean, timeoutMs = 120_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   let dots = 0;
@@ -91,6 +97,8 @@ export async function runDemo(o: { name: string; dataDir?: string; keep: boolean
     kubectl(d, ['describe', 'svc', 'myapp']);
     kubectl(d, ['get', 'endpoints', 'myapp']);
     const myappIP = quiet(d, ['get', 'svc', 'myapp', '-o', 'jsonpath={.spec.clusterIP}']);
+    // Endpoints are in the API before every node's proxy has programmed them (milliseconds).
+    await waitUntil('the ClusterIP on the node', () => answers(d, c.name + '-control-plane', `${myappIP}:38080`, 'Hello Kubernetes bootcamp'));
     say('Requests through the ClusterIP: the replicas take turns (--scheduler rr)');
     clusterIPWalk(d, myappIP, 38080);
     await waitUntil('toolbox pod', () => readyPods(d, 'app=toolbox').length === 1);
@@ -103,6 +111,7 @@ export async function runDemo(o: { name: string; dataDir?: string; keep: boolean
     kubectl(d, ['rollout', 'status', 'deployment/nginx-deploy', '--timeout=120s']);
     kubectl(d, ['get', 'svc', 'nginx-app', '-o', 'wide']);
     const nodeIPs = ['172.18.0.2', '172.18.0.3', '172.18.0.4'].slice(0, c.workers + 1);
+    await waitUntil('NodePort 32380 on every node', () => nodeIPs.every((ip) => answers(d, 'client', `${ip}:32380`, 'Welcome to nginx')));
     for (const ip of nodeIPs) onHost(d, 'client', ['sh', '-c', `curl -s ${ip}:32380 | grep -o '<h1>.*</h1>'`]);
     say('kubectl exec into one nginx pod and change its page');
     const nginxPods = readyPods(d, 'app=nginx-app');
@@ -122,6 +131,7 @@ export async function runDemo(o: { name: string; dataDir?: string; keep: boolean
     kubectl(d, ['get', 'svc', 'frontend-service']);
     const lbIP = quiet(d, ['get', 'svc', 'frontend-service', '-o', 'jsonpath={.status.loadBalancer.ingress[0].ip}']);
     await waitUntil('frontend pods', () => readyPods(d, 'app=frontend').length === 3);
+    await waitUntil('the external IP from the client', () => answers(d, 'client', lbIP, '<h1>'));
     onHost(d, 'client', ['sh', '-c', `curl -s ${lbIP} | grep -o '<h1>.*</h1>'`]);
     say('The backend image is not built in: its pods say so, and how to load one');
     kubectl(d, ['get', 'pods', '-l', 'app=backend']);
