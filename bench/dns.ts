@@ -1,6 +1,7 @@
 /**
  * bench/dns — svcplane's cluster DNS against dnsmasq and unbound serving the same names from static
- * data, measured with dnsperf in one run on this machine.
+ * data, and a bare node UDP server answering without DNS work (the floor for any node server),
+ * measured with dnsperf in one run on this machine.
  *
  *   node --import tsx bench/dns.ts [--services 10000] [--duration 5] [--rate 5000] [--rounds 3]
  *
@@ -19,12 +20,13 @@
  * by every node process on the machine).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync, readFileSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
 import { createSocket } from 'node:dgram';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median } from './stats.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '..', '..');
 const RESULTS = join(ROOT, 'bench', 'results');
@@ -127,7 +129,7 @@ function start(cmd: string, args: string[], log: string, env: Record<string, str
 /** `svcplane dns` as bin/svcplane runs it after `npm run build` (scripts/setup.sh). */
 function builtSvcplane(): string {
   const main = join(ROOT, 'dist', 'src', 'cli', 'main.js');
-  if (spawnSync('test', ['-f', main]).status !== 0) throw new Error(`${main} missing: run bash scripts/setup.sh --bench first`);
+  if (!existsSync(main)) throw new Error(`${main} missing: run bash scripts/setup.sh --bench first`);
   return main;
 }
 
@@ -237,12 +239,6 @@ function percentiles(out: string): { p50: number; p99: number; n: number } {
 
 interface Run { round: number; server: string; workload: string; qps: number; avgMs: number; p50Ms: number; p99Ms: number; lost: number; rcodes: string; load1: number }
 interface Row { server: string; workload: string; qps: number; vsDnsmasq: number; avgMs: number; p50Ms: number; p99Ms: number; lost: number; rssMB: number; peakMB: number; anonMB: number }
-
-const median = (xs: number[]): number => {
-  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (!v.length) return NaN;
-  return v.length % 2 ? v[v.length >> 1] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-};
 
 /** One throughput run and one fixed-rate latency run of a workload against a server. */
 function measureOnce(s: Server, workload: string, file: string, round: number): Run {

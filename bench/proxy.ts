@@ -27,6 +27,7 @@ import { NftablesProxier } from '../src/proxy/backends/nftables/proxier.js';
 import { newProvider } from '../src/proxy/proxy.js';
 import { ProxyTestNet } from '../src/proxy/testing/topology.js';
 import type { BackendOptions, Provider, ServicePort } from '../src/proxy/types.js';
+import { median } from './stats.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '..', '..');
 const RESULTS = join(ROOT, 'bench', 'results');
@@ -211,11 +212,6 @@ function wrk(netns: string, url: string, close: boolean): number {
 function iperf(netns: string, host: string, port: number): number {
   const r = spawnSync('ip', ['netns', 'exec', netns, 'iperf3', '-c', host, '-p', String(port), '-t', '3', '-J'], { encoding: 'utf8', timeout: 30_000 });
   try { return (JSON.parse(r.stdout).end.sum_received.bits_per_second as number) / 1e9; } catch { return 0; }
-}
-
-function median(xs: number[]): number {
-  const a = [...xs].sort((x, y) => x - y);
-  return a.length % 2 ? a[a.length >> 1]! : (a[a.length / 2 - 1]! + a[a.length / 2]!) / 2;
 }
 
 /** Rounds of (a): every path is measured once per round, the order rotating; the table shows medians. */
