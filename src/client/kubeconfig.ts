@@ -5,9 +5,18 @@
  */
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { parse } from 'yaml';
 import type { ClientConfig } from './types.js';
+
+/**
+ * yaml is loaded on first use: in-cluster clients (the kube-dns pods) never read a kubeconfig, and
+ * loading it costs a process ~3 MB resident.
+ */
+const requireLazily = createRequire(import.meta.url);
+function parse(text: string): any {
+  return (requireLazily('yaml') as typeof import('yaml')).parse(text);
+}
 
 export const SOCKET_EXTENSION = 'svcplane.io/socket';
 
