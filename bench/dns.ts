@@ -294,7 +294,7 @@ function measureOnce(s: Server, workload: string, file: string, round: number): 
 
 const CPU_NOTE = 'CPU per answered query in the throughput runs (medians over rounds): the server\'s from /proc/PID/stat, dnsperf\'s ' +
   'from the shell\'s `times`. dnsperf and the server each keep one core busy, so the last column bounds what the server could ' +
-  'reach here with more threads or processes: all the work of a query, the server\'s and dnsperf\'s, shares ' + 'the same cores.';
+  'reach here with more threads or processes: all the work of a query, the server\'s and dnsperf\'s, shares the same cores.';
 const CORES = Number(spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()) || 1;
 
 /**
@@ -413,8 +413,8 @@ async function main(): Promise<void> {
   const loadEnd = loadavg().map((x) => x.toFixed(2)).join(' ');
   const header = `# bench/dns — ${new Date().toISOString()}\n\n${SERVICES} Services (${NAMESPACES} namespaces, 2 endpoints each). ${ROUNDS} rounds; in each, every server in turn gets ` +
     `dnsperf with 100 outstanding queries for ${DURATION} s (qps, average latency) and then -Q ${RATE} for ${LATENCY_SECONDS} s (p50/p99), per workload; ` +
-    `"mix" = 70 % Service names, 30 % NXDOMAIN. Machine: ${cpu}, ${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()} cores shared with other work ` +
-    `(dnsperf and the server compete for the same 2 cores; load average at start ${LOAD_AT_START}, at the end ${loadEnd}). Memory: after all rounds.\n\n` +
+    `"mix" = 70 % Service names, 30 % NXDOMAIN. Machine: ${cpu}, ${CORES} cores shared with other work ` +
+    `(dnsperf and the server compete for the same ${CORES} cores; load average at start ${LOAD_AT_START}, at the end ${loadEnd}). Memory: after all rounds.\n\n` +
     servers.map((s) => `- ${s.name}: ${s.note}; ready in ${s.startMs} ms`).join('\n') + `\n- memory baselines: ${baseline}\n\n`;
   console.log(table + '\n\n' + cpuTable);
   mkdirSync(RESULTS, { recursive: true });

@@ -11,7 +11,7 @@ import type { ClientConfig } from './types.js';
 
 /**
  * yaml is loaded on first use: in-cluster clients (the kube-dns pods) never read a kubeconfig, and
- * loading it costs a process ~3 MB resident.
+ * loading it costs a process 4–5 MB resident.
  */
 const requireLazily = createRequire(import.meta.url);
 function parse(text: string): any {
