@@ -45,6 +45,13 @@ describe('a cluster on etcd with two API servers', { skip, timeout: 420_000 }, (
   before(async () => { c = await startCluster({ store: 'etcd', apiservers: 2 }); });
   after(async () => { await c?.destroy(); });
 
+  it('inside the cluster, 172.18.0.2:6443 leads through the load balancer with authentication: 401 without the token, 200 with it', () => {
+    const token = readFileSync(join(paths(c.config.dataDir).pki, 'token'), 'utf8').trim();
+    const code = (extra: string[]) => c.exec('client', ['curl', '-sk', '-m', '10', '-o', '/dev/null', '-w', '%{http_code}', ...extra, 'https://172.18.0.2:6443/api/v1/nodes']).out;
+    assert.equal(code([]), '401');
+    assert.equal(code(['-H', `Authorization: Bearer ${token}`]), '200');
+  });
+
   it('svcplane status shows three healthy etcd members and one leader', () => {
     const r = svcplane(['status', '--name', c.name, '--data-dir', c.config.dataDir]);
     assert.equal(r.code, 0, r.err);

@@ -10,7 +10,6 @@ import https from 'node:https';
 import net from 'node:net';
 import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { timingSafeEqual } from 'node:crypto';
 import { KUBE_VERSION, RESOURCES } from '../api/registry.js';
 import { openapiV2, openapiV3Document, openapiV3Index } from '../api/openapi.js';
 import { OPENAPI_V2_PROTOBUF, OPENAPI_V2_PROTOBUF_ACCEPT, openapiV2Protobuf } from './openapi-v2.js';
@@ -24,6 +23,7 @@ import { ApiMetrics } from './metrics.js';
 import { sendBody } from './content.js';
 import { handleResource, handleUpgrade, route, verbOf } from './handlers.js';
 import { serveFastGet } from './fast-path.js';
+import { bearerMatches, clientCertVerified } from './authn.js';
 
 const DEFAULT_ADVERTISE = '172.18.0.2';
 const DEFAULT_PORT = 6443;
@@ -43,6 +43,12 @@ export interface ApiServerOptions {
   port?: number;
   /** Unix socket (default <dataDir>/apiserver.sock). */
   socketPath?: string;
+  /**
+   * Unix socket serving HTTPS exactly as the port does, authentication included (default
+   * <dataDir>/apiserver-secure.sock when the socket is the default one; none otherwise). The
+   * relay that makes the API reachable inside the cluster passes bytes to it.
+   */
+  secureSocketPath?: string;
   serviceCIDR?: string;
   nodePortRange?: string;
   /** Endpoint of Service `kubernetes` (default 172.18.0.2). */
@@ -102,6 +108,51 @@ function sendError(resp: http.ServerResponse, e: unknown): void {
   sendBody(resp, err.code, err.status(), undefined, close ? { Connection: 'close' } : {});
 }
 
+/**
+ * Request line plus headers a server reads: Go's http.DefaultMaxHeaderBytes, kube-apiserver's
+ * limit (Node's default of 16 KiB would cut long URLs off before they could get their 414).
+ */
+const MAX_HEADER_BYTES = 1 << 20;
+/** Longest request URI served; longer ones are 414 (the limit kubectl's longest selectors stay far under). */
+const MAX_URI_BYTES = 16 * 1024;
+
+/** A Status written on a raw socket, where there is no ServerResponse (CONNECT, unparsable requests). */
+function rawStatus(socket: net.Socket, code: number, text: string, message: string, reason?: string): void {
+  const body = JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, ...(reason ? { reason } : {}), code });
+  // Keep reading (and dropping) what the client still sends until it closes, so the reply is not
+  // lost to a reset when the client is still writing an oversized request.
+  // Node's HTTP parser would go on reading (and failing on) the rest: the socket is ours now.
+  socket.removeAllListeners('data');
+  socket.on('data', () => {});
+  socket.resume();
+  socket.setTimeout(10_000, () => socket.destroy());
+  if (socket.writable) socket.end(`HTTP/1.1 ${code} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  else socket.destroy();
+}
+
+/** CONNECT is no verb of the API: 405 as kube-apiserver answers methods a resource does not take. */
+function refuseConnect(_req: http.IncomingMessage, socket: net.Socket): void {
+  socket.on('error', () => socket.destroy());
+  rawStatus(socket, 405, 'Method Not Allowed', 'the server does not allow this method on the requested resource', 'MethodNotAllowed');
+}
+
+/** Requests Node's parser refuses: a Status with a 4xx code instead of a reset connection. */
+const answered = new WeakSet<net.Socket>();
+
+function answerClientError(err: Error & { code?: string }, socket: net.Socket): void {
+  if (answered.has(socket)) return;
+  answered.add(socket);
+  socket.on('error', () => socket.destroy());
+  if (err.code === 'ECONNRESET' || !socket.writable) { socket.destroy(); return; }
+  if (err.code === 'HPE_HEADER_OVERFLOW') return rawStatus(socket, 431, 'Request Header Fields Too Large', `the request line and headers are too large: over ${MAX_HEADER_BYTES} bytes`);
+  if (err.code === 'HPE_HEADER_TIMEOUT' || err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return rawStatus(socket, 408, 'Request Timeout', 'the request headers did not arrive in time', 'Timeout');
+  rawStatus(socket, 400, 'Bad Request', `malformed HTTP request: ${err.code ?? err.message}`, 'BadRequest');
+}
+
+async function listenOn(server: net.Server, path: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(path, () => { server.off('error', reject); resolve(); }); });
+}
+
 export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
   const dataDir = opts.dataDir;
   mkdirSync(dataDir, { recursive: true });
@@ -118,12 +169,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const tokenBuf = Buffer.from(pki.token);
   const metrics = new ApiMetrics(opts.store);
 
-  const authorized = (req: http.IncomingMessage): boolean => {
-    const auth = req.headers.authorization;
-    if (!auth || !auth.startsWith('Bearer ')) return false;
-    const given = Buffer.from(auth.slice(7).trim());
-    return given.length === tokenBuf.length && timingSafeEqual(given, tokenBuf);
-  };
+  const authorized = (req: http.IncomingMessage): boolean => bearerMatches(req.headers.authorization, tokenBuf) || clientCertVerified(req.socket);
 
   const onWatchStart = () => { metrics.watchers++; };
   const onWatchEnd = () => { metrics.watchers--; };
@@ -212,6 +258,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   };
 
   const listener = (trusted: boolean) => (req: http.IncomingMessage, resp: http.ServerResponse) => {
+    if ((req.url?.length ?? 0) > MAX_URI_BYTES) {
+      return sendBody(resp, 414, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `the request URI is too long: ${req.url!.length} bytes, at most ${MAX_URI_BYTES}`, code: 414 }, undefined, { Connection: 'close' });
+    }
     const authed = trusted || authorized(req);
     // GET of one object as JSON: straight from the watch cache when it holds the object.
     if (authed && isReady && req.method === 'GET' && serveFastGet(req, resp, storage, metrics)) return;
@@ -225,12 +274,20 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     handleUpgrade(req, socket, head, parts[0] === 'api' ? route(parts, RESOURCES) : undefined, storage, url);
   };
 
-  const tlsServer = https.createServer({ cert: pki.cert, key: pki.key }, listener(false));
+  // Client certificates signed by the cluster CA authenticate as well as the token (asked for,
+  // not required, as kube-apiserver's --client-ca-file).
+  const tlsOptions: https.ServerOptions = { cert: pki.cert, key: pki.key, ca: pki.caCert, requestCert: true, rejectUnauthorized: false, maxHeaderSize: MAX_HEADER_BYTES };
+  const tlsServer = https.createServer(tlsOptions, listener(false));
   const host = opts.host ?? '127.0.0.1';
   const socketPath = opts.socketPath ?? join(dataDir, 'apiserver.sock');
-  const sockServer = http.createServer(listener(true));
-  for (const s of [tlsServer, sockServer]) {
+  const secureSocketPath = opts.secureSocketPath ?? (socketPath === join(dataDir, 'apiserver.sock') ? join(dataDir, 'apiserver-secure.sock') : undefined);
+  const secureSockServer = secureSocketPath ? https.createServer(tlsOptions, listener(false)) : undefined;
+  const sockServer = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, listener(true));
+  const servers = [tlsServer, sockServer, ...(secureSockServer ? [secureSockServer] : [])];
+  for (const s of servers) {
     s.on('upgrade', onUpgrade(s === sockServer));
+    s.on('connect', refuseConnect);
+    s.on('clientError', answerClientError);
     s.keepAliveTimeout = 90_000;
     // Watches are long requests: no server-side request timeout (each watch ends itself).
     s.requestTimeout = 0;
@@ -245,13 +302,17 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     }
     unlinkSync(socketPath);
   }
-  await new Promise<void>((resolve, reject) => { sockServer.once('error', reject); sockServer.listen(socketPath, () => { sockServer.off('error', reject); resolve(); }); });
+  await listenOn(sockServer, socketPath);
+  if (secureSockServer && secureSocketPath) {
+    if (existsSync(secureSocketPath)) unlinkSync(secureSocketPath);
+    await listenOn(secureSockServer, secureSocketPath);
+  }
   try {
     await storage.repair();
     await bootstrap(storage, advertise);
   } catch (e) {
     failReady(e);
-    tlsServer.close(); sockServer.close();
+    for (const srv of servers) srv.close();
     throw e;
   }
   isReady = true;
@@ -266,9 +327,11 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     async close() {
       storage.caches.stop();
       storage.stopFollowing();
-      tlsServer.closeAllConnections(); sockServer.closeAllConnections();
-      await Promise.all([new Promise((r) => tlsServer.close(r)), new Promise((r) => sockServer.close(r))]);
-      if (existsSync(socketPath)) { try { unlinkSync(socketPath); } catch { /* already gone */ } }
+      for (const srv of servers) srv.closeAllConnections();
+      await Promise.all(servers.map((srv) => new Promise((r) => srv.close(r))));
+      for (const path of [socketPath, secureSocketPath]) {
+        if (path && existsSync(path)) { try { unlinkSync(path); } catch { /* already gone */ } }
+      }
     },
   };
 }

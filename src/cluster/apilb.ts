@@ -103,6 +103,8 @@ export interface ApiLbOptions {
   listen: string;
   /** Unix socket for local components. */
   socket: string;
+  /** Unix socket passed to the HTTPS backends (the in-cluster relay's way in: TLS and authentication end-to-end). */
+  secureSocket?: string;
   backends: string[];
   backendSockets: string[];
 }
@@ -116,9 +118,15 @@ export async function runApiLb(o: ApiLbOptions): Promise<void> {
   if (existsSync(o.socket)) unlinkSync(o.socket);
   const unix = net.createServer(relayTo(sockPool));
   await new Promise<void>((resolve, reject) => { unix.once('error', reject); unix.listen(o.socket, resolve); });
+  if (o.secureSocket) {
+    const secureSocket = o.secureSocket;
+    if (existsSync(secureSocket)) unlinkSync(secureSocket);
+    const secure = net.createServer(relayTo(tcpPool));
+    await new Promise<void>((resolve, reject) => { secure.once('error', reject); secure.listen(secureSocket, resolve); });
+  }
   setInterval(() => { tcpPool.probe(); sockPool.probe(); }, PROBE_EVERY_MS).unref();
   log('listening', { listen: o.listen, socket: o.socket, backends: o.backends, backendSockets: o.backendSockets });
-  const stop = () => { try { unlinkSync(o.socket); } catch { /* gone */ } process.exit(0); };
+  const stop = () => { for (const s of [o.socket, o.secureSocket]) { try { if (s) unlinkSync(s); } catch { /* gone */ } } process.exit(0); };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   await new Promise(() => { /* forever */ });

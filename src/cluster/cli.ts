@@ -1,7 +1,8 @@
 /**
  * @module cluster/cli
- * The cluster commands of `svcplane`: up, down, status, exec, logs, kubeconfig, and the
- * internal processes the supervisor runs (supervise, relay, speaker, outside).
+ * The cluster commands of `svcplane`: up, down, status, list (get clusters), exec, logs,
+ * kubeconfig, and the internal processes the supervisor runs (supervise, relay, speaker, outside).
+ * Each answers a mistake with one line naming what is wrong and exits non-zero.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -9,8 +10,10 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Command, Option } from 'commander';
 import type { Node } from '../api/types.js';
-import { DEFAULT_CLUSTER, PROXY_MODES, etcdEndpoints, paths, requireConfig, specOf, type ProxyMode } from './config.js';
-import type { ComponentState } from './supervisor.js';
+import {
+  DEFAULT_CLUSTER, MAX_WORKERS, PROXY_MODES, allDataDirs, etcdEndpoints, loadConfigAt, parseCount, paths, requireConfig, specOf, type ClusterConfig, type ProxyMode,
+} from './config.js';
+import { alive, readSupervisorState, runningSupervisor } from './procs.js';
 
 // Each command loads what it runs when it runs: the supervisor starts relay, speaker and outside as
 // processes of their own, and they should not pay for the API client, YAML or the lifecycle code.
@@ -41,16 +44,29 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]! + 3))).join('')).join('\n');
 }
 
+/** What runs of a cluster, from the recorded pids (verified by start time), supervisor or not. */
+function processState(c: ClusterConfig) {
+  const sup = runningSupervisor(c.dataDir);
+  const components = (readSupervisorState(c.dataDir)?.components ?? []).map((s) => ({ ...s, running: !!s.pid && alive(s.pid, s.startTicks) }));
+  const running = components.filter((s) => s.running).length;
+  const state = sup ? 'Running' : running ? 'Unsupervised' : 'Stopped';
+  return { sup, components, running, state };
+}
+
 async function status(name: string, dataDir?: string): Promise<number> {
   const c = requireConfig(name, dataDir);
   const p = paths(c.dataDir);
-  const { supervisorPid } = await lifecycle();
-  const sup = supervisorPid(c);
-  console.log(`Cluster ${c.name}: ${sup ? 'running' : 'stopped'} (proxy mode ${c.proxyMode}, store ${c.store}, API https://127.0.0.1:${c.apiserverPort}, data ${c.dataDir})`);
-  if (!sup) return 1;
-  const state = existsSync(p.supervisorState) ? (JSON.parse(readFileSync(p.supervisorState, 'utf8')) as { components: ComponentState[] }).components : [];
+  const { sup, components, running } = processState(c);
+  const what = sup ? 'running' : running ? 'running without its supervisor' : 'stopped';
+  console.log(`Cluster ${c.name}: ${what} (proxy mode ${c.proxyMode}, store ${c.store}, API https://127.0.0.1:${c.apiserverPort}, data ${c.dataDir})`);
+  if (!sup && running) {
+    console.log(`Supervisor: not running; ${running} of ${components.length} components still run, and nothing restarts them (svcplane up --name ${c.name} starts the cluster again)`);
+  }
+  if (!sup && !running) return 1;
   const rows = [['COMPONENT', 'STATUS', 'PID', 'RESTARTS', 'AGE', 'WHERE']];
-  for (const s of state) rows.push([s.name, s.pid ? 'Running' : `Down (${s.lastExit ?? '?'})`, String(s.pid ?? '-'), String(s.restarts), age(s.startedAt), s.netns ?? 'host']);
+  for (const s of components) {
+    rows.push([s.name, s.running ? 'Running' : `Down (${s.lastExit ?? (s.pid ? 'exited' : '?')})`, s.running ? String(s.pid) : '-', String(s.restarts), s.running ? age(s.startedAt) : '-', s.netns ?? 'host']);
+  }
   console.log('\n' + table(rows));
   try {
     const [{ Client }, { res }] = await Promise.all([import('../client/rest.js'), import('../api/registry.js')]);
@@ -67,6 +83,7 @@ async function status(name: string, dataDir?: string): Promise<number> {
     console.log(`\nAPI server not answering: ${(e as Error).message}`);
     return 1;
   }
+  if (!sup) return 1;
   if (c.store === 'etcd') {
     const { memberStatus } = await import('../store/etcd-cluster.js');
     const members = await memberStatus(etcdEndpoints(c), c.etcdTls);
@@ -78,6 +95,24 @@ async function status(name: string, dataDir?: string): Promise<number> {
     if (!members.some((m) => m.healthy)) return 1;
   }
   return 0;
+}
+
+/** `svcplane list` / `svcplane get clusters`: every cluster on the machine, kind-style. */
+function listClusters(): number {
+  const rows = [['NAME', 'STATUS', 'NODES', 'API', 'KUBECONFIG']];
+  for (const dir of allDataDirs()) {
+    const c = loadConfigAt(dir);
+    if (!c) continue;
+    rows.push([c.name, processState(c).state, String(c.workers + 1), c.apiserverPort ? `https://127.0.0.1:${c.apiserverPort}` : '-', paths(c.dataDir).kubeconfig]);
+  }
+  if (rows.length === 1) process.stderr.write('No clusters found.\n');
+  else console.log(table(rows));
+  return 0;
+}
+
+/** The names `svcplane logs` accepts: the cluster's components and the supervisor. */
+function logNames(c: ClusterConfig): Promise<string[]> {
+  return import('./components.js').then(({ clusterComponents }) => ['supervisor', ...clusterComponents(c).map((x) => x.name)]);
 }
 
 async function mergeKubeconfig(src: string, contextName: string): Promise<string> {
@@ -99,7 +134,7 @@ async function mergeKubeconfig(src: string, contextName: string): Promise<string
 
 export function register(program: Command): void {
   nameOpt(program.command('up').description('create (or resume) a cluster of network namespaces and wait until its nodes are Ready'))
-    .option('--workers <n>', 'number of worker nodes', (v) => Number(v))
+    .option('--workers <n>', `number of worker nodes (0 to ${MAX_WORKERS})`)
     .addOption(new Option('--proxy-mode <mode>', 'service proxy mode').choices([...PROXY_MODES]))
     .option('--scheduler <name>', 'load-balancing scheduler: random (default) or rr; userspace also wrr, lc, wlc, sh, dh, sed, nq')
     .addOption(new Option('--store <backend>', 'API storage').choices(['sqlite', 'etcd', 'memory']))
@@ -107,27 +142,40 @@ export function register(program: Command): void {
     .option('--etcd-cafile <file>', 'CA of the etcd servers (https)')
     .option('--etcd-certfile <file>', 'client certificate for etcd')
     .option('--etcd-keyfile <file>', 'client key for etcd')
-    .option('--apiservers <n>', 'number of API servers (with --store etcd), behind a load balancer on the API port', (v) => Number(v))
+    .option('--apiservers <n>', 'number of API servers (1 to 5; more than one with --store etcd), behind a load balancer on the API port')
     .option('--lb-pool <range>', 'LoadBalancer IP pool', '172.18.255.200-172.18.255.250')
     .action(async (o) => {
       const { up } = await lifecycle();
+      // Checked before anything is created: "abc" must not become a 1-node cluster.
+      const workers = o.workers === undefined ? undefined : parseCount('--workers', o.workers, 0, MAX_WORKERS);
+      const apiservers = o.apiservers === undefined ? undefined : parseCount('--apiservers', o.apiservers, 1, 5);
       await up({
-        name: o.name, dataDir: o.dataDir, workers: o.workers, proxyMode: o.proxyMode as ProxyMode | undefined, scheduler: o.scheduler,
-        store: o.store, etcdServers: o.etcdServers?.split(','), apiservers: o.apiservers, lbPool: o.lbPool,
+        name: o.name, dataDir: o.dataDir, workers, proxyMode: o.proxyMode as ProxyMode | undefined, scheduler: o.scheduler,
+        store: o.store, etcdServers: o.etcdServers?.split(','), apiservers, lbPool: o.lbPool,
         etcdTls: o.etcdCafile || o.etcdCertfile || o.etcdKeyfile ? { ca: o.etcdCafile, cert: o.etcdCertfile, key: o.etcdKeyfile } : undefined,
       });
     });
   nameOpt(program.command('down').description('stop a cluster and remove its namespaces, processes and rules'))
     .option('--purge', 'also delete the data directory (objects, certificates, logs)')
     .action(async (o) => { const { down } = await lifecycle(); await down({ name: o.name, dataDir: o.dataDir, purge: o.purge }); });
-  nameOpt(program.command('status').description('show components, nodes and their health'))
+  nameOpt(program.command('status').description('show components, nodes and their health (exit 1 unless running and serving)'))
     .action(async (o) => { process.exitCode = await status(o.name, o.dataDir); });
+  program.command('list').description('list the clusters on this machine: state, API address, kubeconfig')
+    .action(() => { process.exitCode = listClusters(); });
+  program.command('get').description('kind-style: svcplane get clusters (the same as svcplane list)')
+    .argument('<what>', 'clusters')
+    .action((what: string) => {
+      if (what !== 'clusters' && what !== 'cluster') throw new Error(`svcplane get ${what}: only "svcplane get clusters" is known here; use kubectl for the objects in a cluster`);
+      process.exitCode = listClusters();
+    });
   nameOpt(program.command('exec').description('run a command on a node or on the outside client host, e.g. svcplane exec client -- curl 172.18.0.3:32380'))
     .argument('<host>', 'node name (dev-worker, or just worker), client, or lan')
     .argument('<command...>', 'command and arguments')
     .action((host: string, command: string[], o) => {
       const c = requireConfig(o.name, o.dataDir);
       const ns = resolveHost(host, c.name, c.workers);
+      if (!existsSync(`/run/netns/${ns}`)) throw new Error(`cluster "${c.name}" is not running (no network namespace ${ns}); start it with: svcplane up --name ${c.name}`);
+      if (process.getuid?.() !== 0) throw new Error(`svcplane exec needs root: it enters the network namespace ${ns} (run it with sudo)`);
       const r = spawnSync('ip', ['netns', 'exec', ns, ...command], { stdio: 'inherit' });
       process.exitCode = r.status ?? 1;
     });
@@ -135,11 +183,13 @@ export function register(program: Command): void {
     .argument('<component>')
     .option('-f, --follow', 'follow')
     .option('--tail <n>', 'lines', '100')
-    .action((component: string, o) => {
+    .action(async (component: string, o) => {
       const c = requireConfig(o.name, o.dataDir);
       const p = paths(c.dataDir);
       const f = p.log(component);
-      if (!existsSync(f)) throw new Error(`no log for component "${component}" in ${p.logs}`);
+      const names = await logNames(c);
+      if (!names.includes(component) && !existsSync(f)) throw new Error(`unknown component "${component}" of cluster "${c.name}": use one of ${names.join(', ')}`);
+      if (!existsSync(f)) throw new Error(`no log yet for component "${component}" in ${p.logs} (has cluster "${c.name}" been started?)`);
       const r = spawnSync('tail', ['-n', String(o.tail), ...(o.follow ? ['-F'] : []), f], { stdio: 'inherit' });
       process.exitCode = r.status ?? 1;
     });
@@ -163,8 +213,8 @@ export function register(program: Command): void {
     .action(async (o) => { const { runSpeaker } = await import('./speaker.js'); await runSpeaker(requireConfig(o.name, o.dataDir)); });
   program.command('apiserver-lb', { hidden: true }).description('TCP/unix load balancer in front of several API servers')
     .requiredOption('--listen <addr>').requiredOption('--socket <path>')
-    .requiredOption('--backends <addrs>').requiredOption('--backend-sockets <paths>')
-    .action(async (o) => { const { runApiLb } = await import('./apilb.js'); await runApiLb({ listen: o.listen, socket: o.socket, backends: o.backends.split(','), backendSockets: o.backendSockets.split(',') }); });
+    .requiredOption('--backends <addrs>').requiredOption('--backend-sockets <paths>').option('--secure-socket <path>')
+    .action(async (o) => { const { runApiLb } = await import('./apilb.js'); await runApiLb({ listen: o.listen, socket: o.socket, secureSocket: o.secureSocket, backends: o.backends.split(','), backendSockets: o.backendSockets.split(',') }); });
   program.command('outside', { hidden: true }).option('--data-dir <dir>')
     .action(async () => { const { runOutside } = await import('./outside.js'); await runOutside(); });
 }

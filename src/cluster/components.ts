@@ -73,7 +73,7 @@ export function clusterComponents(c: ClusterConfig): ComponentSpec[] {
   if (n > 1) {
     out.push({
       name: 'apiserver-lb', needsApi: false,
-      args: ['apiserver-lb', '--listen', `127.0.0.1:${c.apiserverPort}`, '--socket', p.apiserverSocket,
+      args: ['apiserver-lb', '--listen', `127.0.0.1:${c.apiserverPort}`, '--socket', p.apiserverSocket, '--secure-socket', p.apiserverSecureSocket,
         '--backends', Array.from({ length: n }, (_, i) => `127.0.0.1:${apiserverPort(c, i)}`).join(','),
         '--backend-sockets', Array.from({ length: n }, (_, i) => p.apiserverInstanceSocket(i)).join(',')],
     });

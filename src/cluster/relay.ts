@@ -2,32 +2,30 @@
  * @module cluster/relay
  * `svcplane relay`: makes the API server reachable at the control-plane node's address
  * (172.18.0.2:6443, the endpoint of Service `kubernetes` = 10.96.0.1:443) from inside the
- * cluster. The API server itself listens on the host's loopback, which namespaces cannot
- * reach; the relay terminates TLS with the API server's own serving certificate and passes
- * the byte stream to the API server's unix socket (WebSocket upgrades included).
+ * cluster. The API server listens on the host's loopback, which namespaces cannot reach, so the
+ * relay passes each connection's bytes, TLS and all, to the API server's secure unix socket
+ * (HTTPS with the same authentication as its port; the load balancer's in front of several).
+ * It never terminates TLS and never reaches the trusted component socket, so a client inside
+ * the cluster gets exactly what it would get on https://127.0.0.1:6443: 401 without a token or a
+ * client certificate.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
-import tls from 'node:tls';
-import { join } from 'node:path';
 import { paths } from './config.js';
 
-/** The serving certificate files the API server writes under pki/ (first match wins). */
-const CERT_CANDIDATES = [['apiserver.crt', 'apiserver.key'], ['serving.crt', 'serving.key'], ['server.crt', 'server.key']];
-
 export async function runRelay(opts: { dataDir: string; listen: string }): Promise<void> {
-  const p = paths(opts.dataDir);
-  const pair = CERT_CANDIDATES.map(([c, k]) => [join(p.pki, c!), join(p.pki, k!)] as const).find(([c, k]) => existsSync(c) && existsSync(k));
-  if (!pair) throw new Error(`relay: no serving certificate in ${p.pki}`);
+  const target = paths(opts.dataDir).apiserverSecureSocket;
   const [host, port] = [opts.listen.slice(0, opts.listen.lastIndexOf(':')), Number(opts.listen.slice(opts.listen.lastIndexOf(':') + 1))];
-  const server = tls.createServer({ cert: readFileSync(pair[0]), key: readFileSync(pair[1]), ALPNProtocols: ['http/1.1'] }, (client) => {
-    const upstream = net.connect(p.apiserverSocket);
-    client.pipe(upstream).pipe(client);
+  const server = net.createServer({ noDelay: true }, (client) => {
+    client.pause();
+    const upstream = net.connect(target);
     const close = () => { client.destroy(); upstream.destroy(); };
     client.on('error', close);
     upstream.on('error', close);
+    client.on('close', close);
+    upstream.on('close', close);
+    upstream.once('connect', () => { client.pipe(upstream).pipe(client); client.resume(); });
   });
   await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(port, host, resolve); });
-  console.log(JSON.stringify({ time: new Date().toISOString(), component: 'relay', msg: 'listening', listen: opts.listen, to: p.apiserverSocket }));
+  console.log(JSON.stringify({ time: new Date().toISOString(), component: 'relay', msg: 'listening', listen: opts.listen, to: target }));
   await new Promise(() => { /* forever */ });
 }
