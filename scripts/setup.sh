@@ -19,9 +19,10 @@ if ((${#missing[@]})); then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-# etcd-server's package starts a system etcd on 2379; svcplane runs its own members, so stop it.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now etcd >/dev/null 2>&1 || true; fi
-pkill -x etcd -U 0 --parent 1 >/dev/null 2>&1 || true
+# etcd-server's package starts a system etcd on 2379; svcplane runs its own members (on free
+# ports from 20000), so it is only in the way: stopped through its service manager. Without
+# systemd it is left running; no process is ever stopped by name (it could be anyone's etcd).
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then systemctl disable --now etcd >/dev/null 2>&1 || true; fi
 
 if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
   echo "setup: installing npm dependencies" >&2

@@ -99,6 +99,9 @@ export function ensurePki(dir: string, ips: string[], token?: string): Pki {
   }
   if (token) writeFileSync(f('token'), token + '\n', { mode: 0o600 });
   else if (!existsSync(f('token'))) writeFileSync(f('token'), randomBytes(24).toString('hex') + '\n', { mode: 0o600 });
+  // `mode` applies only when a file is created: tighten what an older version left readable.
+  ownerOnly(dir, 0o700);
+  for (const n of ['token', 'ca.key', 'apiserver.key']) ownerOnly(f(n), 0o600);
   return { caCert: readFileSync(f('ca.crt'), 'utf8'), cert: readFileSync(f('apiserver.crt'), 'utf8'), key: readFileSync(f('apiserver.key'), 'utf8'), token: readFileSync(f('token'), 'utf8').trim() };
 }
 
@@ -112,4 +115,10 @@ export function writeKubeconfigs(dataDir: string, pki: Pki, url: string, socketP
   });
   writeFileSync(join(dataDir, 'kubeconfig'), stringify(base({ server: url, 'certificate-authority-data': Buffer.from(pki.caCert).toString('base64') }, { token: pki.token })), { mode: 0o600 });
   writeFileSync(join(dataDir, 'kubeconfig-local'), stringify(base({ server: 'http://localhost', extensions: [{ name: 'svcplane.io/socket', extension: { path: socketPath } }] }, { token: pki.token })), { mode: 0o600 });
+  for (const n of ['kubeconfig', 'kubeconfig-local']) ownerOnly(join(dataDir, n), 0o600);
+}
+
+/** Secrets are the owner's alone; a file someone else owns is left as it is. */
+function ownerOnly(path: string, mode: number): void {
+  try { chmodSync(path, mode); } catch { /* missing, or not ours */ }
 }

@@ -33,7 +33,7 @@ const STANDALONE: Record<string, string> = {
   scheduler: '../scheduler/cli.js',
   kubelet: '../kubelet/cli.js',
   proxy: '../proxy/cli.js',
-  ...Object.fromEntries(['up', 'down', 'status', 'exec', 'logs', 'kubeconfig', 'supervise', 'relay', 'speaker', 'outside', 'apiserver-lb']
+  ...Object.fromEntries(['up', 'down', 'status', 'list', 'get', 'exec', 'logs', 'kubeconfig', 'supervise', 'relay', 'speaker', 'outside', 'apiserver-lb']
     .map((cmd) => [cmd, '../cluster/cli.js'])),
 };
 

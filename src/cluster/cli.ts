@@ -11,13 +11,22 @@ import { dirname, join } from 'node:path';
 import { Command, Option } from 'commander';
 import type { Node } from '../api/types.js';
 import {
-  DEFAULT_CLUSTER, MAX_WORKERS, PROXY_MODES, allDataDirs, etcdEndpoints, loadConfigAt, parseCount, paths, requireConfig, specOf, type ClusterConfig, type ProxyMode,
+  DEFAULT_CLUSTER, MAX_WORKERS, NeedsRootError, PROXY_MODES, allDataDirs, etcdEndpoints, loadConfigAt, parseCount, paths, requireConfig as loadRequired, specOf,
+  type ClusterConfig, type ProxyMode,
 } from './config.js';
 import { alive, readSupervisorState, runningSupervisor } from './procs.js';
 
 // Each command loads what it runs when it runs: the supervisor starts relay, speaker and outside as
 // processes of their own, and they should not pay for the API client, YAML or the lifecycle code.
 const lifecycle = () => import('./lifecycle.js');
+
+/** The cluster's config; a user who may not read it is told that the command needs root. */
+function requireConfig(name: string, dataDir: string | undefined, cmd = process.argv[2] ?? 'this command'): ClusterConfig {
+  try { return loadRequired(name, dataDir); } catch (e) {
+    if (e instanceof NeedsRootError) throw new NeedsRootError(`svcplane ${cmd}`, e.path);
+    throw e;
+  }
+}
 
 function nameOpt(cmd: Command): Command {
   return cmd.option('--name <name>', 'cluster name', DEFAULT_CLUSTER).option('--data-dir <dir>', 'data directory (default /var/lib/svcplane/<name>)');

@@ -43,10 +43,12 @@ export function configPath(dataDir: string): string {
 }
 
 /** A user other than root reading a cluster: its data dir is root's alone (0700). */
-export class NeedsRootError extends Error {}
+export class NeedsRootError extends Error {
+  constructor(readonly what: string, readonly path: string) { super(`${what} needs root: ${path} is readable by root only (run it with sudo)`); }
+}
 
 export function needsRoot(what: string, path: string): NeedsRootError {
-  return new NeedsRootError(`${what} needs root: ${path} is readable by root only (run it with sudo)`);
+  return new NeedsRootError(what, path);
 }
 
 export function loadConfig(name: string, dataDir?: string): ClusterConfig | undefined {
@@ -130,7 +132,7 @@ export function allDataDirs(): string[] {
 export function loadConfigAt(dataDir: string): ClusterConfig | undefined {
   try { return JSON.parse(readFileSync(configPath(dataDir), 'utf8')) as ClusterConfig; } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EPERM') throw needsRoot('listing clusters', dataDir);
+    if (code === 'EACCES' || code === 'EPERM') throw needsRoot('svcplane list', dataDir);
     return undefined;
   }
 }

@@ -1,10 +1,11 @@
 /**
  * @module cluster/lifecycle
  * svcplane up / down / status: create a cluster's namespaces, start its supervisor, wait until
- * every node is Ready; stop and remove everything it created.
+ * every node is Ready and the API answers through the kubeconfig handed to the user; stop and
+ * remove everything it created — and only that (procs.ts: what svcplane recorded starting).
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fchmodSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { resolve } from 'node:path';
 import { res } from '../api/registry.js';
@@ -15,8 +16,9 @@ import { Client } from '../client/rest.js';
 import { haveCommand, runSync } from '../net/exec.js';
 import { createTopology, deleteNetns, listNetns } from '../net/topology.js';
 import {
-  LOCAL_ETCD_MEMBERS, dataDirFor, loadConfig, paths, runsLocalEtcd, saveConfig, specOf, validateClusterName, type ClusterConfig, type ProxyMode, PROXY_MODES,
+  LOCAL_ETCD_MEMBERS, dataDirFor, forgetDataDir, loadConfig, paths, runsLocalEtcd, saveConfig, specOf, validateClusterName, type ClusterConfig, type ProxyMode, PROXY_MODES,
 } from './config.js';
+import { clusterProcesses, killClusterProcesses, runningSupervisor } from './procs.js';
 import { findEtcd, freePortBase } from '../store/etcd-cluster.js';
 import { apiHealthy, waitFor, type ComponentState } from './supervisor.js';
 
@@ -73,11 +75,29 @@ async function choosePort(count: number): Promise<number> {
   throw new Error('no free port for the API server between 6443 and 6643 on 127.0.0.1');
 }
 
+/** The cluster's supervisor, if it runs (pid verified by its recorded start time). */
 export function supervisorPid(c: ClusterConfig): number | undefined {
-  const f = paths(c.dataDir).supervisorPid;
-  if (!existsSync(f)) return undefined;
-  const pid = Number(readFileSync(f, 'utf8').trim());
-  try { process.kill(pid, 0); return pid; } catch { return undefined; }
+  return runningSupervisor(c.dataDir)?.pid;
+}
+
+/**
+ * GET /readyz through the kubeconfig `up` hands out (HTTPS to 127.0.0.1:<port>, the cluster's CA,
+ * its token): the control plane serves the user, not merely some process on some socket. An API
+ * server of another cluster on that port fails the CA check.
+ */
+export async function apiReady(kubeconfig: string, timeoutMs = 2000): Promise<boolean> {
+  let client: Client | undefined;
+  try {
+    client = Client.fromKubeconfig(kubeconfig);
+    const r = await client.request('GET', '/readyz', { timeoutMs });
+    if (r.status !== 200) return false;
+    // /readyz is public: an authenticated read proves the token is this API server's.
+    return (await client.request('GET', '/api/v1/namespaces/default', { timeoutMs })).status === 200;
+  } catch {
+    return false;
+  } finally {
+    client?.close();
+  }
 }
 
 export async function nodesReady(client: Client): Promise<{ ready: number; total: number }> {
@@ -156,16 +176,30 @@ export async function up(o: UpOptions): Promise<ClusterConfig> {
   const owner = otherOwner(c.name, c.dataDir);
   if (owner) throw new Error(`a cluster named "${c.name}" is running from another data dir (${owner}); pick another --name, or stop it with: svcplane down --name ${c.name} --data-dir ${owner}`);
   const running = supervisorPid(c);
+  const wait = o.waitMs ?? 90_000;
   if (running) {
     if (existing && (existing.proxyMode !== c.proxyMode || existing.scheduler !== c.scheduler)) {
       saveConfig(c);
       process.kill(running, 'SIGHUP');
       out(`cluster "${c.name}" is running: switching its proxies to mode ${c.proxyMode}, scheduler ${c.scheduler}`);
       await waitForProxies(c, Date.now());
-    } else {
-      out(`cluster "${c.name}" is already running (svcplane status --name ${c.name})`);
     }
+    // Running is not enough: the API must serve through the kubeconfig the user has.
+    if (!(await waitFor(() => apiReady(paths(c.dataDir).kubeconfig), Math.min(wait, 30_000), 200))) {
+      throw new Error(`cluster "${c.name}" is running (supervisor pid ${running}) but its API server does not answer at https://127.0.0.1:${c.apiserverPort}; see ${paths(c.dataDir).log('apiserver')}, or restart it with: svcplane down --name ${c.name} && svcplane up --name ${c.name}`);
+    }
+    out(`cluster "${c.name}" is already running (svcplane status --name ${c.name})`);
     return c;
+  }
+  // The supervisor is gone but what it started may still run (it was killed -9): a second set of
+  // components would fight the first for the store and the ports. Stop them, then start afresh
+  // (pods restart in new sandboxes, as after down + up).
+  const orphans = clusterProcesses(c.dataDir).size;
+  if (orphans) {
+    out(`cluster "${c.name}": its supervisor is not running but ${orphans} of its processes are; stopping them to start the cluster again`);
+    await killClusterProcesses(c.dataDir, 10_000);
+    const left = clusterProcesses(c.dataDir);
+    if (left.size) throw new Error(`cluster "${c.name}": could not stop its processes ${[...left.keys()].join(', ')}`);
   }
   const ports = c.apiservers > 1 ? c.apiservers + 1 : 1;
   if (!c.apiserverPort || !(await portsFree(c.apiserverPort, ports))) c.apiserverPort = await choosePort(ports);
@@ -177,7 +211,8 @@ export async function up(o: UpOptions): Promise<ClusterConfig> {
   }
   saveConfig(c);
   const p = paths(c.dataDir);
-  mkdirSync(p.logs, { recursive: true });
+  mkdirSync(p.logs, { recursive: true, mode: 0o700 });
+  chmodSync(p.logs, 0o700);
   const storeDesc = c.store !== 'etcd' ? c.store : c.etcdServers?.length ? `etcd at ${c.etcdServers.join(',')}` : `etcd (${LOCAL_ETCD_MEMBERS} members)`;
   out(`${existing ? 'Resuming' : 'Creating'} cluster "${c.name}" (${c.workers + 1} nodes, proxy mode ${c.proxyMode}, store ${storeDesc}${c.apiservers > 1 ? `, ${c.apiservers} API servers` : ''}) in ${c.dataDir}`);
   const spec = specOf(c);
@@ -194,13 +229,13 @@ export async function up(o: UpOptions): Promise<ClusterConfig> {
   }
   await network;
   out(` ✓ network: lan 172.18.0.0/16, nodes ${spec.nodes.map((n) => `${n.name}=${n.ip}`).join(' ')}, client 172.18.0.100 (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
-  const fd = openSync(p.log('supervisor'), 'a');
+  const fd = openSync(p.log('supervisor'), 'a', 0o600);
+  fchmodSync(fd, 0o600);
   const sup = spawn(selfCommand()[0]!, [...selfCommand().slice(1), 'supervise', '--name', c.name, '--data-dir', c.dataDir], {
     detached: true, stdio: ['ignore', fd, fd],
   });
   closeSync(fd);
   sup.unref();
-  const wait = o.waitMs ?? 90_000;
   if (!(await waitFor(() => apiHealthy(p.apiserverSocket), wait, 50))) {
     throw new Error(`the API server did not start within ${wait / 1000}s; see ${p.log('apiserver')}`);
   }
@@ -216,6 +251,9 @@ export async function up(o: UpOptions): Promise<ClusterConfig> {
     if (!ok) throw new Error(`nodes not Ready within ${wait / 1000}s; see ${p.logs}/kubelet-*.log`);
   } finally {
     client.close();
+  }
+  if (!(await waitFor(() => apiReady(p.kubeconfig), wait, 100))) {
+    throw new Error(`the API server does not answer at https://127.0.0.1:${c.apiserverPort} with ${p.kubeconfig} within ${wait / 1000}s; see ${p.log('apiserver')}`);
   }
   out(` ✓ all ${spec.nodes.length} nodes Ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   out(`kubeconfig: ${p.kubeconfig}`);
@@ -266,44 +304,6 @@ function removeClusterNetns(name: string): void {
   for (const ns of all.sort((a, b) => order(a) - order(b))) deleteNetns(ns);
 }
 
-/** Does a NUL-separated list (cmdline, environ) name `dataDir` or a path under it? */
-function mentions(list: string, dataDir: string): boolean {
-  for (let i = list.indexOf(dataDir); i >= 0; i = list.indexOf(dataDir, i + 1)) {
-    const next = list[i + dataDir.length];
-    if (next === undefined || next === '/' || next === '\0' || next === ',' || next === ':') return true;
-  }
-  return false;
-}
-
-/**
- * Pids (other than ours) whose command line or environment names the data dir: components a dying
- * supervisor was restarting, and pods' containers (their wrapper's environment holds the pod's
- * directory). Containers must be found this way: their namespaces are mounted inside the node
- * agent's mount namespace, which the host's `ip netns pids` cannot see.
- */
-function pidsUsing(dataDir: string): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    const pid = Number(d);
-    if (!pid || pid === process.pid) continue;
-    try {
-      if (mentions(readFileSync(`/proc/${d}/cmdline`, 'utf8'), dataDir) || mentions(readFileSync(`/proc/${d}/environ`, 'utf8'), dataDir)) out.push(pid);
-    } catch { /* exited */ }
-  }
-  return out;
-}
-
-async function killByDataDir(dataDir: string): Promise<void> {
-  // A container's wrapper leads its own process group: the group takes the program with it.
-  for (const pid of pidsUsing(dataDir)) {
-    try { process.kill(-pid, 'SIGKILL'); } catch { /* not a group leader */ }
-    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-  }
-  await waitFor(async () => pidsUsing(dataDir).every((pid) => {
-    try { return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') ?? true; } catch { return true; }
-  }), 5000, 50);
-}
-
 export interface DownOptions { name: string; dataDir?: string; purge?: boolean; out?: (l: string) => void }
 
 export async function down(o: DownOptions): Promise<void> {
@@ -313,27 +313,26 @@ export async function down(o: DownOptions): Promise<void> {
   const owner = otherOwner(o.name, dataDir);
   if (owner) throw new Error(`cluster "${o.name}" is running from another data dir (${owner}), not ${dataDir}; to stop it: svcplane down --name ${o.name} --data-dir ${owner}`);
   const c = loadConfig(o.name, dataDir);
-  if (c) {
-    const pid = supervisorPid(c);
-    if (pid) {
-      process.kill(pid, 'SIGTERM');
-      await waitFor(async () => { try { process.kill(pid, 0); return false; } catch { return true; } }, 8000, 50);
-      try { process.kill(pid, 'SIGKILL'); } catch { /* exited */ }
-    }
-    // Anything the supervisor did not reap (it may have been killed -9).
-    const stateFile = paths(c.dataDir).supervisorState;
-    if (existsSync(stateFile)) {
-      const st = JSON.parse(readFileSync(stateFile, 'utf8')) as { components: ComponentState[] };
-      for (const comp of st.components) if (comp.pid) { try { process.kill(comp.pid, 'SIGKILL'); } catch { /* gone */ } }
-    }
-  }
   const before = clusterNetns(o.name).length;
+  // A half-created cluster has namespaces or a data dir; a name with neither never existed here.
+  if (!c && !before && !existsSync(dataDir)) {
+    throw new Error(`cluster "${o.name}" not found: no ${dataDir} and no network namespace svp-${o.name}-*`);
+  }
+  if (process.getuid?.() !== 0) throw new Error('svcplane down needs root: it stops the cluster\'s processes and deletes network namespaces (run it with sudo)');
+  const pid = runningSupervisor(dataDir)?.pid;
+  if (pid) {
+    // The supervisor stops its components (SIGTERM, then SIGKILL after a grace period).
+    process.kill(pid, 'SIGTERM');
+    await waitFor(async () => runningSupervisor(dataDir)?.pid !== pid, 8000, 50);
+  }
+  // Whatever it did not stop, or what outlived it (killed -9): pods' containers, components,
+  // their children — only processes svcplane recorded starting, and theirs.
+  await killClusterProcesses(dataDir);
   removeClusterNetns(o.name);
-  await killByDataDir(dataDir);
   if (existsSync(dataDir)) {
-    for (const f of readdirSync(dataDir)) if (/^apiserver(-\d+)?\.sock$/.test(f) || f === 'supervisor.pid') rmSync(`${dataDir}/${f}`, { force: true });
+    for (const f of readdirSync(dataDir)) if (/^apiserver(-[a-z0-9]+)?\.sock$/.test(f) || f === 'supervisor.pid') rmSync(`${dataDir}/${f}`, { force: true });
   }
   rmSync(`${dataDir}/kubelet`, { recursive: true, force: true });
-  if (o.purge) rmSync(dataDir, { recursive: true, force: true });
+  if (o.purge) { rmSync(dataDir, { recursive: true, force: true }); forgetDataDir(dataDir); }
   out(`Deleted cluster "${o.name}": ${before} network namespaces and their processes removed${o.purge ? `, ${dataDir} deleted` : `; data kept in ${dataDir} (svcplane up --name ${o.name} resumes, --purge deletes it)`}`);
 }

@@ -2,17 +2,20 @@
  * @module cluster/supervisor
  * `svcplane supervise`: the long-running parent of a cluster's processes. It starts every
  * component (API server first), restarts any that exits (back-off 0.5 s doubling to 10 s),
- * records pids/restarts in supervisor-state.json for `svcplane status`, and on SIGTERM stops
- * them all. `svcplane up` starts it detached; `svcplane down` stops it.
+ * records pids with their start times, restarts and its own session in supervisor-state.json (for
+ * `svcplane status`, and so that `up` and `down` find exactly what it started even after it was
+ * killed -9: see procs.ts), and on SIGTERM stops them all. `svcplane up` starts it detached (a
+ * session of its own, which its components share); `svcplane down` stops it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, writeFileSync, unlinkSync } from 'node:fs';
+import { closeSync, fchmodSync, mkdirSync, openSync, renameSync, writeFileSync, unlinkSync } from 'node:fs';
 import http from 'node:http';
 import { selfCommand } from '../cli/self.js';
 import { clusterComponents, type ComponentSpec } from './components.js';
 import { etcdEndpoints, loadConfig, paths, type ClusterConfig } from './config.js';
 import { memberStatus } from '../store/etcd-cluster.js';
 import { bootstrapCluster } from './bootstrap.js';
+import { procStat, startTicks } from './procs.js';
 
 const RESTART_MIN_MS = 500;
 const RESTART_MAX_MS = 10_000;
@@ -24,6 +27,7 @@ interface Running {
   spec: ComponentSpec;
   child?: ChildProcess;
   pid?: number;
+  startTicks?: string;
   restarts: number;
   startedAt?: number;
   backoffMs: number;
@@ -33,11 +37,15 @@ interface Running {
 export interface ComponentState {
   name: string;
   pid?: number;
+  /** /proc/<pid>/stat start time: the pid is this component only while it matches. */
+  startTicks?: string;
   restarts: number;
   startedAt?: string;
   lastExit?: string;
   netns?: string;
 }
+
+export interface SupervisorState { pid: number; startTicks?: string; sid?: number; components: ComponentState[] }
 
 function log(msg: string, extra: Record<string, unknown> = {}): void {
   console.log(JSON.stringify({ time: new Date().toISOString(), component: 'supervisor', msg, ...extra }));
@@ -66,35 +74,47 @@ export async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, s
 
 export async function supervise(c: ClusterConfig): Promise<void> {
   const p = paths(c.dataDir);
-  mkdirSync(p.logs, { recursive: true });
-  writeFileSync(p.supervisorPid, `${process.pid}\n`);
+  mkdirSync(p.logs, { recursive: true, mode: 0o700 });
+  const self = procStat(process.pid);
   const running = new Map<string, Running>();
   let stopping = false;
 
+  // Written whole and renamed into place: `down` and `status` read it at any moment, and a torn
+  // file would hide the pids of what runs.
   const saveState = () => {
-    const state: ComponentState[] = [...running.values()].map((r) => ({
-      name: r.spec.name, pid: r.pid, restarts: r.restarts, netns: r.spec.netns,
+    const components: ComponentState[] = [...running.values()].map((r) => ({
+      name: r.spec.name, pid: r.pid, startTicks: r.pid ? r.startTicks : undefined, restarts: r.restarts, netns: r.spec.netns,
       startedAt: r.startedAt ? new Date(r.startedAt).toISOString() : undefined, lastExit: r.lastExit,
     }));
-    try { writeFileSync(p.supervisorState, JSON.stringify({ pid: process.pid, components: state }, null, 2)); } catch { /* data dir gone */ }
+    const state: SupervisorState = { pid: process.pid, startTicks: self?.startTicks, sid: self?.sid, components };
+    try {
+      writeFileSync(`${p.supervisorState}.tmp`, JSON.stringify(state, null, 2), { mode: 0o600 });
+      renameSync(`${p.supervisorState}.tmp`, p.supervisorState);
+    } catch { /* data dir gone */ }
   };
+  saveState();
+  writeFileSync(p.supervisorPid, `${process.pid}\n`, { mode: 0o600 });
 
   const start = (r: Running) => {
     if (stopping) return;
     const self = selfCommand();
     const prog = r.spec.command ? [r.spec.command] : self;
     const argv = r.spec.netns ? ['ip', 'netns', 'exec', r.spec.netns, ...prog, ...r.spec.args] : [...prog, ...r.spec.args];
-    const fd = openSync(p.log(r.spec.name), 'a');
+    // Logs hold object names, tokens in error messages, pods' output: root only.
+    const fd = openSync(p.log(r.spec.name), 'a', 0o600);
+    fchmodSync(fd, 0o600);
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, fd], env: { ...process.env, SVCPLANE_COMPONENT: r.spec.name } });
     closeSync(fd);
     r.child = child;
     r.pid = child.pid;
+    r.startTicks = child.pid ? startTicks(child.pid) : undefined;
     r.startedAt = Date.now();
     log('started', { name: r.spec.name, pid: child.pid });
     child.on('exit', (code, signal) => {
       r.lastExit = signal ? `signal ${signal}` : `exit ${code}`;
       r.child = undefined;
       r.pid = undefined;
+      r.startTicks = undefined;
       saveState();
       if (stopping) return;
       if (Date.now() - (r.startedAt ?? 0) > STABLE_MS) r.backoffMs = RESTART_MIN_MS;

@@ -28,7 +28,7 @@
  * (fsync happens at checkpoints); use `synchronous: 'FULL'` to fsync every commit.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { StoreError, type ListOptions, type ListResult, type Store, type StoreEntry, type StoreEvent, type Watcher } from './types.js';
 import { WatchHub } from './watchers.js';
@@ -82,12 +82,19 @@ export class SqliteStore implements Store {
   private flushScheduled = false;
 
   constructor(readonly path: string, opts: SqliteStoreOptions = {}) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      // The file holds Secrets: 0600 from its creation (SQLite gives its -wal and -shm the
+      // database file's mode), and tightened on files made before.
+      closeSync(openSync(path, 'a', 0o600));
+      ownerOnly(path);
+    }
     this.db = new Database(path);
     try {
       this.db.pragma('locking_mode = EXCLUSIVE');
       this.db.pragma('busy_timeout = 2000');
       this.db.pragma('journal_mode = WAL');
+      if (path !== ':memory:') for (const f of [`${path}-wal`, `${path}-shm`]) if (existsSync(f)) ownerOnly(f);
     } catch (e) {
       this.db.close();
       if ((e as { code?: string }).code === 'SQLITE_BUSY') throw new Error(`sqlite store ${path} is in use by another process (database is locked)`);
@@ -305,6 +312,11 @@ function logged(r: LogRow): LoggedEvent {
  * layout) and the log did not carry create/prev revisions (history cannot be rebuilt from it,
  * so it is replaced and everything up to its last revision is marked compacted).
  */
+/** chmod 0600, when ours to change (a store opened read-only by its owner's tools is left alone). */
+function ownerOnly(path: string): void {
+  try { chmodSync(path, 0o600); } catch { /* not ours */ }
+}
+
 function migrateOldLayout(db: Database.Database): void {
   const sqlOf = (t: string) => db.prepare('SELECT sql FROM sqlite_master WHERE type = ? AND name = ?').pluck().get('table', t) as string | undefined;
   const kv = sqlOf('kv');
