@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { Container, ContainerStatus, Pod, PodCondition, PodStatus, Probe } from '../api/types.js';
 import { containerArgv, resolveImage, unknownImageMessage, DEFAULT_IMAGE_HOME } from '../images/catalog.js';
 import { run } from '../net/exec.js';
-import { createPodNetwork, deletePodNetwork, listPodNetns } from '../net/pod-network.js';
+import { createPodNetwork, deletePodNetwork, listPodNetns, podNetnsMounted, repinPodNetns } from '../net/pod-network.js';
 import { containerEnv, expand, type EnvSources } from './env.js';
 import { Ipam, gatewayOf } from './ipam.js';
 import { hostsFile, podHostnames, resolvConf } from './podfiles.js';
@@ -537,7 +537,6 @@ export class PodRuntime {
       if (rec.node !== this.opts.nodeName) continue;
       const w = new PodWorker(this, rec);
       if (rec.ip && rec.hostVeth) this.ipam.reserve(uid, rec.ip);
-      w.sandboxReady = !!rec.ip && (!rec.hostVeth || existsSync(`/run/netns/${rec.netns}`));
       for (const c of Object.values(rec.containers)) {
         if (c.state === 'running' && c.pid && !processAlive(c.pid, c.startTicks ?? '')) {
           // Ended while nobody watched: report it when the worker next ticks.
@@ -549,6 +548,11 @@ export class PodRuntime {
           l.started = true; // probes re-establish readiness; startup already passed or will be rechecked
         }
       }
+      // The pod's namespace must be pinned where this agent can see it; a pin an older agent left
+      // only in its own mount namespace is made again from a container still inside it, else the
+      // sandbox is built anew (same IP) before the containers start again.
+      const holder = Object.values(rec.containers).find((c) => c.state === 'running' && c.pid);
+      w.sandboxReady = !!rec.ip && (!rec.hostVeth || (!!rec.netns && (podNetnsMounted(rec.netns) || (!!holder && repinPodNetns(rec.netns, holder.pid!)))));
       this.workers.set(uid, w);
       found.push(uid);
     }
