@@ -1,174 +1,307 @@
 /**
  * @module apiserver/protobuf
  * Request bodies in Kubernetes' protobuf encoding, which stock kubectl uses for imperative
- * commands (`create deployment`, `create service …`, `expose`, `run`, `create namespace`,
- * `create configmap`) and does not retry as JSON. The envelope is the magic `k8s\0` followed by
- * a runtime.Unknown {typeMeta, raw, contentEncoding, contentType}; `raw` is the object in
- * protobuf. A small wire decoder driven by field tables (numbers as in the upstream
- * generated.proto messages) turns it into the JSON object the rest of the server handles.
- * Fields not in the tables are skipped.
+ * commands (`create deployment`, `create service …`, `create configmap/secret/namespace/
+ * serviceaccount`, `expose`, `run`) and does not retry as JSON. The envelope is the magic
+ * `k8s\0` followed by a runtime.Unknown {typeMeta, raw, contentEncoding, contentType}; `raw`
+ * is the object in protobuf. The wire format is read with @bufbuild/protobuf's BinaryReader
+ * (conformance-tested; varints end after 10 bytes) and turned into the JSON object the rest of
+ * the server handles by the field tables in protobuf-messages.ts, generated from upstream's
+ * generated.proto and Go struct tags for every kind served. Unknown fields are skipped, as
+ * upstream's generated decoders do.
+ *
+ * Every malformed body is a 400 at once, worded as upstream's decoder words it: a varint past
+ * 10 bytes ("proto: integer overflow"), a length past the end ("unexpected EOF"), a wire type a
+ * field cannot have, an illegal tag, unbalanced groups, nesting past MAX_DEPTH. The work is one
+ * pass over the bytes with no BigInt accumulation. Integers are checked where Go would
+ * silently truncate or JSON would lose precision: an int32 field outside int32 and an int64
+ * field outside ±(2^53-1) are rejected.
  */
+import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import { HttpError } from './errors.js';
+import { KINDS, MESSAGES, type FieldRow } from './protobuf-messages.js';
 
-type FieldType = 'string' | 'int' | 'bool' | 'bytes' | 'intstr' | 'time' | 'quantity' | `msg:${string}` | `map:${'string' | 'quantity' | 'bytes'}`;
-interface Field { name: string; type: FieldType; repeated?: boolean }
-type Schema = Record<number, Field>;
+/** Messages (and groups, and JSON inside RawExtension) nested deeper than this are rejected. */
+export const MAX_DEPTH = 100;
 
-const f = (name: string, type: FieldType, repeated = false): Field => ({ name, type, repeated });
+export const PROTOBUF_MAGIC = Buffer.from('k8s\0', 'latin1');
 
-const SCHEMAS: Record<string, Schema> = {
-  Unknown: { 1: f('typeMeta', 'msg:TypeMeta'), 2: f('raw', 'bytes'), 3: f('contentEncoding', 'string'), 4: f('contentType', 'string') },
-  TypeMeta: { 1: f('apiVersion', 'string'), 2: f('kind', 'string') },
-  ObjectMeta: {
-    1: f('name', 'string'), 2: f('generateName', 'string'), 3: f('namespace', 'string'), 5: f('uid', 'string'), 6: f('resourceVersion', 'string'),
-    7: f('generation', 'int'), 8: f('creationTimestamp', 'time'), 11: f('labels', 'map:string'), 12: f('annotations', 'map:string'),
-    13: f('ownerReferences', 'msg:OwnerReference', true), 14: f('finalizers', 'string', true),
-  },
-  OwnerReference: { 1: f('kind', 'string'), 3: f('name', 'string'), 4: f('uid', 'string'), 5: f('apiVersion', 'string'), 6: f('controller', 'bool'), 7: f('blockOwnerDeletion', 'bool') },
-  LabelSelector: { 1: f('matchLabels', 'map:string'), 2: f('matchExpressions', 'msg:LabelSelectorRequirement', true) },
-  LabelSelectorRequirement: { 1: f('key', 'string'), 2: f('operator', 'string'), 3: f('values', 'string', true) },
-  Deployment: { 1: f('metadata', 'msg:ObjectMeta'), 2: f('spec', 'msg:DeploymentSpec') },
-  DeploymentSpec: {
-    1: f('replicas', 'int'), 2: f('selector', 'msg:LabelSelector'), 3: f('template', 'msg:PodTemplateSpec'), 4: f('strategy', 'msg:DeploymentStrategy'),
-    5: f('minReadySeconds', 'int'), 6: f('revisionHistoryLimit', 'int'), 7: f('paused', 'bool'), 9: f('progressDeadlineSeconds', 'int'),
-  },
-  DeploymentStrategy: { 1: f('type', 'string'), 2: f('rollingUpdate', 'msg:RollingUpdateDeployment') },
-  RollingUpdateDeployment: { 1: f('maxUnavailable', 'intstr'), 2: f('maxSurge', 'intstr') },
-  PodTemplateSpec: { 1: f('metadata', 'msg:ObjectMeta'), 2: f('spec', 'msg:PodSpec') },
-  Pod: { 1: f('metadata', 'msg:ObjectMeta'), 2: f('spec', 'msg:PodSpec') },
-  PodSpec: {
-    2: f('containers', 'msg:Container', true), 3: f('restartPolicy', 'string'), 4: f('terminationGracePeriodSeconds', 'int'), 6: f('dnsPolicy', 'string'),
-    7: f('nodeSelector', 'map:string'), 8: f('serviceAccountName', 'string'), 10: f('nodeName', 'string'), 11: f('hostNetwork', 'bool'),
-    16: f('hostname', 'string'), 17: f('subdomain', 'string'), 20: f('initContainers', 'msg:Container', true),
-  },
-  Container: {
-    1: f('name', 'string'), 2: f('image', 'string'), 3: f('command', 'string', true), 4: f('args', 'string', true), 5: f('workingDir', 'string'),
-    6: f('ports', 'msg:ContainerPort', true), 7: f('env', 'msg:EnvVar', true), 8: f('resources', 'msg:ResourceRequirements'),
-    13: f('terminationMessagePath', 'string'), 14: f('imagePullPolicy', 'string'), 16: f('stdin', 'bool'), 17: f('stdinOnce', 'bool'), 18: f('tty', 'bool'),
-    20: f('terminationMessagePolicy', 'string'),
-  },
-  ContainerPort: { 1: f('name', 'string'), 2: f('hostPort', 'int'), 3: f('containerPort', 'int'), 4: f('protocol', 'string'), 5: f('hostIP', 'string') },
-  EnvVar: { 1: f('name', 'string'), 2: f('value', 'string') },
-  ResourceRequirements: { 1: f('limits', 'map:quantity'), 2: f('requests', 'map:quantity') },
-  Service: { 1: f('metadata', 'msg:ObjectMeta'), 2: f('spec', 'msg:ServiceSpec') },
-  ServiceSpec: {
-    1: f('ports', 'msg:ServicePort', true), 2: f('selector', 'map:string'), 3: f('clusterIP', 'string'), 4: f('type', 'string'), 5: f('externalIPs', 'string', true),
-    7: f('sessionAffinity', 'string'), 8: f('loadBalancerIP', 'string'), 9: f('loadBalancerSourceRanges', 'string', true), 10: f('externalName', 'string'),
-    11: f('externalTrafficPolicy', 'string'), 12: f('healthCheckNodePort', 'int'), 13: f('publishNotReadyAddresses', 'bool'),
-    18: f('clusterIPs', 'string', true), 19: f('ipFamilies', 'string', true), 20: f('allocateLoadBalancerNodePorts', 'bool'), 21: f('loadBalancerClass', 'string'),
-    22: f('internalTrafficPolicy', 'string'), 23: f('ipFamilyPolicy', 'string'),
-  },
-  ServicePort: { 1: f('name', 'string'), 2: f('protocol', 'string'), 3: f('port', 'int'), 4: f('targetPort', 'intstr'), 5: f('nodePort', 'int'), 6: f('appProtocol', 'string') },
-  IntOrString: { 1: f('type', 'int'), 2: f('intVal', 'int'), 3: f('strVal', 'string') },
-  Time: { 1: f('seconds', 'int'), 2: f('nanos', 'int') },
-  Quantity: { 1: f('string', 'string') },
-  Namespace: { 1: f('metadata', 'msg:ObjectMeta') },
-  ConfigMap: { 1: f('metadata', 'msg:ObjectMeta'), 2: f('data', 'map:string'), 4: f('immutable', 'bool') },
-  Secret: { 1: f('metadata', 'msg:ObjectMeta'), 2: f('data', 'map:bytes'), 3: f('type', 'string'), 4: f('stringData', 'map:string') },
-  ServiceAccount: { 1: f('metadata', 'msg:ObjectMeta') },
-  MapEntry: { 1: f('key', 'string'), 2: f('value', 'bytes') },
+/** A reason worded like the Go decoder's error, becomes the tail of a 400 message. */
+class DecodeError extends Error {}
+
+interface Field { json: string; goName: string; type: string; mode: '' | 'rep' | 'map'; keep: boolean; inline: boolean }
+type Table = Map<number, Field>;
+
+/** Messages with a JSON form of their own, and the envelope, beside the generated tables. */
+const LOCAL: Record<string, Record<number, FieldRow>> = {
+  'runtime.Unknown': { 1: ['typeMeta', 'runtime.TypeMeta', '', ''], 2: ['raw', 'buffer', '', ''], 3: ['contentEncoding', 'string', '', ''], 4: ['contentType', 'string', '', ''] },
+  'runtime.TypeMeta': { 1: ['apiVersion', 'string', '', ''], 2: ['kind', 'string', '', ''] },
+  'meta.Timestamp': { 1: ['seconds', 'int64', '', 'keep'], 2: ['nanos', 'int32', '', 'keep'] },
+  'resource.Quantity': { 1: ['string', 'string', '', 'keep'] },
+  'intstr.IntOrString': { 1: ['type', 'int64', '', 'keep'], 2: ['intVal', 'int32', '', 'keep'], 3: ['strVal', 'string', '', 'keep'] },
+  'runtime.RawExtension': { 1: ['raw', 'buffer', '', ''] },
+  map: { 1: ['key', 'string', '', 'keep'] },
 };
+const SPECIAL_MESSAGE: Record<string, string> = { time: 'meta.Timestamp', microtime: 'meta.Timestamp', quantity: 'resource.Quantity', intstr: 'intstr.IntOrString', raw: 'runtime.RawExtension' };
+const VARINT_TYPES = new Set(['int32', 'int64', 'bool']);
 
-const KIND_SCHEMA: Record<string, string> = {
-  Deployment: 'Deployment', Service: 'Service', Pod: 'Pod', Namespace: 'Namespace', ConfigMap: 'ConfigMap', Secret: 'Secret', ServiceAccount: 'ServiceAccount',
-};
+const tables = new Map<string, Table>();
+function table(name: string): Table {
+  let t = tables.get(name);
+  if (t) return t;
+  const rows = MESSAGES[name] ?? LOCAL[name];
+  if (!rows) throw new Error(`no protobuf table for ${name}`);
+  t = new Map();
+  for (const [num, [json, type, mode, flags]] of Object.entries(rows)) {
+    const inline = flags.includes('inline');
+    const base = inline ? type.slice(type.indexOf('.') + 1) : json;
+    t.set(Number(num), { json, goName: base.charAt(0).toUpperCase() + base.slice(1), type, mode, keep: flags.includes('keep'), inline });
+  }
+  tables.set(name, t);
+  return t;
+}
+/** A map entry's table: key 1 (string), value 2 of the map's type. */
+const entryTables = new Map<string, Table>();
+function entryTable(valueType: string): Table {
+  let t = entryTables.get(valueType);
+  if (!t) {
+    t = new Map(table('map'));
+    t.set(2, { json: 'value', goName: 'Value', type: valueType, mode: '', keep: true, inline: false });
+    entryTables.set(valueType, t);
+  }
+  return t;
+}
 
-class Reader {
-  pos = 0;
-  constructor(readonly buf: Buffer) {}
-  get done(): boolean { return this.pos >= this.buf.length; }
-  varint(): bigint {
-    let result = 0n;
-    let shift = 0n;
-    for (;;) {
-      if (this.pos >= this.buf.length) throw new Error('truncated varint');
-      const b = this.buf[this.pos++]!;
-      result |= BigInt(b & 0x7f) << shift;
-      if (!(b & 0x80)) return result;
-      shift += 7n;
+const messageName = (name: string) => name.slice(name.indexOf('.') + 1);
+
+/** The bytes and a reader over them (BinaryReader keeps its buffer private). */
+class Wire {
+  readonly r: BinaryReader;
+  constructor(readonly buf: Buffer) { this.r = new BinaryReader(buf); }
+  get done(): boolean { return this.r.pos >= this.r.len; }
+
+  /** A tag, as upstream's loop checks it: at most a uint32, field number ≥ 1, no end group. */
+  tag(msg: string): [number, number] {
+    const start = this.r.pos;
+    const v = this.r.uint32();
+    const used = this.r.pos - start;
+    const fieldNo = v >>> 3;
+    const wt = v & 7;
+    if (used > 5 || (used === 5 && this.buf[this.r.pos - 1]! > 0x0f) || fieldNo <= 0) throw new DecodeError(`proto: ${messageName(msg)}: illegal tag ${fieldNo} (wire type ${wt})`);
+    if (wt === WireType.EndGroup) throw new DecodeError(`proto: ${messageName(msg)}: wiretype end group for non-group`);
+    return [fieldNo, wt];
+  }
+
+  /** The next length-delimited bytes; a length that is negative or runs past the end is rejected before anything is read. */
+  delimited(): Buffer {
+    const start = this.r.pos;
+    const n = this.r.uint32();
+    const used = this.r.pos - start;
+    if (used > 5 || (used === 5 && this.buf[this.r.pos - 1]! > 0x0f)) {
+      // Over 32 bits: either negative (bit 63 set, 10 bytes) or past any body we accept.
+      throw new DecodeError(used === 10 && (this.buf[this.r.pos - 1]! & 1) ? 'proto: negative length found during unmarshaling' : 'unexpected EOF');
+    }
+    if (this.r.pos + n > this.r.len) throw new DecodeError('unexpected EOF');
+    const from = this.r.pos;
+    this.r.pos += n;
+    return this.buf.subarray(from, from + n);
+  }
+
+  /** A varint as a JS number, exactly, or a 400. */
+  int(type: 'int32' | 'int64', name: string): number {
+    const b = this.buf[this.r.pos];
+    if (b !== undefined && b < 0x80) { this.r.pos++; return b; }
+    const v = this.r.int64() as bigint;
+    if (type === 'int32') {
+      if (v < -2147483648n || v > 2147483647n) throw new DecodeError(`proto: value ${v} of int32 field ${name} is out of range`);
+    } else if (v < -9007199254740991n || v > 9007199254740991n) {
+      throw new DecodeError(`proto: value ${v} of int64 field ${name} is beyond ±(2^53-1), the integers this server keeps exactly`);
+    }
+    return Number(v);
+  }
+
+  /** Step over a field of an unknown number; groups are walked with a counter, not recursion. */
+  skip(wt: number, msg: string, depth: number): void {
+    const r = this.r;
+    switch (wt) {
+      case WireType.Varint: r.uint32(); break; // reads (and caps) the whole varint
+      case WireType.Bit64: r.pos += 8; break;
+      case WireType.Bit32: r.pos += 4; break;
+      case WireType.LengthDelimited: this.delimited(); break;
+      case WireType.StartGroup: {
+        let open = 1;
+        while (open > 0) {
+          if (depth + open > MAX_DEPTH) throw new DecodeError(`proto: exceeded maximum recursion depth (${MAX_DEPTH})`);
+          if (this.done) throw new DecodeError('unexpected EOF');
+          const start = r.pos;
+          const v = r.uint32();
+          if (r.pos - start > 5 || (v >>> 3) <= 0) throw new DecodeError(`proto: ${messageName(msg)}: illegal tag ${v >>> 3} (wire type ${v & 7})`);
+          const w = v & 7;
+          if (w === WireType.StartGroup) open++;
+          else if (w === WireType.EndGroup) open--;
+          else this.skip(w, msg, depth);
+        }
+        break;
+      }
+      default: throw new DecodeError(`proto: illegal wireType ${wt}`);
+    }
+    if (r.pos > r.len) throw new DecodeError('unexpected EOF');
+  }
+}
+
+const OMIT = Symbol('omit');
+
+/** Set a key on a JSON object, `__proto__` included as a plain key. */
+function put(o: Record<string, unknown>, k: string, v: unknown): void {
+  if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
+}
+
+function wrongWire(wt: number, f: Field): DecodeError {
+  return new DecodeError(`proto: wrong wireType = ${wt} for field ${f.goName}`);
+}
+
+/** One value of field f (wire type wt already read). OMIT: a zero Go's JSON encoder leaves out. */
+function value(w: Wire, f: Field, wt: number, depth: number, into?: unknown): unknown {
+  const t = f.type;
+  if (VARINT_TYPES.has(t)) {
+    if (wt !== WireType.Varint) throw wrongWire(wt, f);
+    if (t === 'bool') { const v = w.r.bool(); return !v && !f.keep ? OMIT : v; }
+    const v = w.int(t as 'int32' | 'int64', f.goName);
+    return v === 0 && !f.keep ? OMIT : v;
+  }
+  if (wt !== WireType.LengthDelimited) throw wrongWire(wt, f);
+  const bytes = w.delimited();
+  switch (t) {
+    case 'string': {
+      // Go strings carry any bytes; its JSON encoder writes invalid UTF-8 as U+FFFD, as this does.
+      const s = bytes.toString('utf8');
+      return s === '' && !f.keep && f.mode !== 'rep' ? OMIT : s;
+    }
+    case 'bytes': return bytes.length === 0 && !f.keep && f.mode !== 'rep' ? OMIT : bytes.toString('base64');
+    case 'buffer': return bytes;
+  }
+  const special = SPECIAL_MESSAGE[t];
+  if (special) {
+    // A zero metav1.Time is written as an empty message; its JSON is null.
+    if ((t === 'time' || t === 'microtime' || t === 'raw') && bytes.length === 0) return null;
+    const m = message(special, bytes, depth + 1);
+    switch (t) {
+      case 'time': case 'microtime': return timestamp(m, t === 'microtime');
+      case 'quantity': return m.string ?? '';
+      case 'intstr': return m.type === 1 ? (m.strVal ?? '') : (m.intVal ?? 0);
+      case 'raw': return rawJSON(m.raw as Buffer | undefined, depth);
     }
   }
-  bytes(): Buffer {
-    const n = Number(this.varint());
-    if (this.pos + n > this.buf.length) throw new Error('truncated field');
-    const out = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return out;
-  }
-  skip(wire: number): void {
-    if (wire === 0) this.varint();
-    else if (wire === 1) this.pos += 8;
-    else if (wire === 2) this.bytes();
-    else if (wire === 5) this.pos += 4;
-    else throw new Error(`unsupported wire type ${wire}`);
-  }
+  if (f.inline) { message(t, bytes, depth + 1, into as Record<string, unknown>); return OMIT; }
+  const target = f.mode === '' && into && typeof into === 'object' && !Array.isArray(into) ? into as Record<string, unknown> : undefined;
+  return message(t, bytes, depth + 1, target);
 }
 
-function signed(v: bigint): number {
-  // int32/int64 fields are plain varints (two's complement for negatives).
-  return Number(BigInt.asIntN(64, v));
+/** metav1.Time: RFC 3339 in seconds; MicroTime: with microseconds. */
+function timestamp(m: Record<string, unknown>, micro: boolean): string {
+  let s = (m.seconds as number | undefined) ?? 0;
+  let ns = (m.nanos as number | undefined) ?? 0;
+  s += Math.floor(ns / 1e9);
+  ns = ((ns % 1e9) + 1e9) % 1e9;
+  // Years 1 to 9999, what RFC 3339 can write.
+  if (s < -62135596800 || s > 253402300799) throw new DecodeError(`proto: timestamp ${s}s is outside the years 0001-9999`);
+  const iso = new Date(s * 1000).toISOString().slice(0, 19);
+  return micro ? `${iso}.${String(Math.floor(ns / 1000)).padStart(6, '0')}Z` : `${iso}Z`;
 }
 
-export function decodeMessage(schemaName: string, buf: Buffer): Record<string, unknown> {
-  const schema = SCHEMAS[schemaName];
-  if (!schema) throw new Error(`no schema ${schemaName}`);
-  const r = new Reader(buf);
-  const out: Record<string, any> = {};
-  while (!r.done) {
-    const tag = Number(r.varint());
-    const num = tag >>> 3;
-    const wire = tag & 7;
-    const fd = schema[num];
-    if (!fd) { r.skip(wire); continue; }
-    let v: unknown;
-    if (fd.type === 'int') v = signed(r.varint());
-    else if (fd.type === 'bool') v = r.varint() !== 0n;
-    else if (fd.type === 'string') {
-      v = r.bytes().toString('utf8');
-      // Go writes every non-pointer string, empty ones too; JSON (omitempty) leaves them out.
-      if (v === '' && !fd.repeated) continue;
-    } else if (fd.type === 'bytes') v = r.bytes();
-    else if (fd.type === 'intstr') {
-      const m = decodeMessage('IntOrString', r.bytes());
-      v = m.type === 1 ? (m.strVal ?? '') : (m.intVal ?? 0);
-    } else if (fd.type === 'time') {
-      const m = decodeMessage('Time', r.bytes());
-      v = m.seconds !== undefined ? new Date(Number(m.seconds) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z') : null;
-    } else if (fd.type.startsWith('map:')) {
-      const e = decodeMessage('MapEntry', r.bytes());
-      const raw = e.value as Buffer | undefined;
-      const valType = fd.type.slice(4);
-      const value = !raw ? '' : valType === 'quantity' ? String(decodeMessage('Quantity', raw).string ?? '') : valType === 'bytes' ? raw.toString('base64') : raw.toString('utf8');
-      (out[fd.name] ??= {})[String(e.key ?? '')] = value;
+/** runtime.RawExtension / FieldsV1: the bytes are JSON; their nesting counts toward MAX_DEPTH. */
+function rawJSON(raw: Buffer | undefined, depth: number): unknown {
+  if (!raw || raw.length === 0) return null;
+  let nest = depth;
+  let inString = false;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i]!;
+    if (inString) { if (c === 0x5c) i++; else if (c === 0x22) inString = false; }
+    else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) { if (++nest > MAX_DEPTH) throw new DecodeError(`exceeded maximum nesting depth (${MAX_DEPTH}) in embedded JSON`); }
+    else if (c === 0x7d || c === 0x5d) nest--;
+  }
+  try { return JSON.parse(raw.toString('utf8')); } catch (e) { throw new DecodeError(`embedded JSON: ${(e as Error).message}`); }
+}
+
+/** Decode one message of table `name` into `out` (fields of a repeated message merge as in Go). */
+function message(name: string, buf: Buffer, depth: number, out: Record<string, unknown> = {}, t: Table = table(name)): Record<string, unknown> {
+  if (depth > MAX_DEPTH) throw new DecodeError(`proto: exceeded maximum recursion depth (${MAX_DEPTH})`);
+  const w = new Wire(buf);
+  while (!w.done) {
+    const [num, wt] = w.tag(name);
+    const f = t.get(num);
+    if (!f) { w.skip(wt, name, depth); continue; }
+    if (f.mode === 'map') {
+      if (wt !== WireType.LengthDelimited) throw wrongWire(wt, f);
+      const e = message(`${name}.${f.json}Entry`, w.delimited(), depth + 1, {}, entryTable(f.type));
+      let v = e.value;
+      // A missing value is the zero value of its type.
+      if (v === undefined) v = f.type === 'string' || f.type === 'bytes' ? '' : f.type === 'quantity' ? '0' : VARINT_TYPES.has(f.type) ? (f.type === 'bool' ? false : 0) : {};
+      const m = (out[f.json] ??= {}) as Record<string, unknown>;
+      put(m, (e.key as string | undefined) ?? '', v);
       continue;
-    } else {
-      v = decodeMessage(fd.type.slice(4), r.bytes());
     }
-    if (fd.repeated) (out[fd.name] ??= []).push(v);
-    else out[fd.name] = v;
+    if (f.mode === 'rep') {
+      const list = (out[f.json] ??= []) as unknown[];
+      if (wt === WireType.LengthDelimited && VARINT_TYPES.has(f.type)) {
+        // Packed repeated varints, which Go's decoder accepts as well.
+        const packed = new Wire(w.delimited());
+        const each = { ...f, keep: true };
+        while (!packed.done) list.push(value(packed, each, WireType.Varint, depth));
+        continue;
+      }
+      const v = value(w, f, wt, depth);
+      if (v !== OMIT) list.push(v);
+      continue;
+    }
+    const v = value(w, f, wt, depth, f.inline ? out : out[f.json]);
+    if (v !== OMIT) put(out, f.json, v);
+    else if (!f.inline && Object.hasOwn(out, f.json)) delete out[f.json]; // a later zero overrides an earlier value, as in Go
   }
   return out;
 }
 
-export const PROTOBUF_MAGIC = Buffer.from('k8s\0', 'latin1');
+/** Wire-level failures of BinaryReader, in the Go decoder's words. */
+function reason(e: unknown): string {
+  if (e instanceof DecodeError) return e.message;
+  if (e instanceof RangeError && /premature EOF|outside the bounds/.test(e.message)) return 'unexpected EOF';
+  if (e instanceof Error && /invalid varint/.test(e.message)) return 'proto: integer overflow';
+  throw e;
+}
+
+/** Decode a message of a generated table (tests and tools). */
+export function decodeMessage(name: string, buf: Buffer): Record<string, unknown> {
+  return message(name, buf, 0);
+}
+
+function summary(buf: Buffer): string {
+  return buf.length > 30 ? `${buf.subarray(0, 30).toString('hex')} ...` : buf.toString('hex');
+}
 
 /** Decode a `application/vnd.kubernetes.protobuf` request body into a JSON object. */
 export function decodeProtobufObject(buf: Buffer): Record<string, unknown> {
   if (buf.length < 4 || !buf.subarray(0, 4).equals(PROTOBUF_MAGIC)) {
-    throw new HttpError(400, 'BadRequest', 'the body is not a Kubernetes protobuf envelope (missing k8s\\0 magic)');
+    throw new HttpError(400, 'BadRequest', `the object provided is unrecognized: provided data does not appear to be a protobuf message, expected prefix [107 56 115 0] (${summary(buf)})`);
   }
+  if (buf.length === 4) throw new HttpError(400, 'BadRequest', 'the object provided is unrecognized: empty body');
   let env: Record<string, any>;
-  try { env = decodeMessage('Unknown', buf.subarray(4)); } catch (e) { throw new HttpError(400, 'BadRequest', `malformed protobuf body: ${(e as Error).message}`); }
-  const kind = env.typeMeta?.kind as string | undefined;
-  const apiVersion = env.typeMeta?.apiVersion as string | undefined;
-  const schema = kind ? KIND_SCHEMA[kind] : undefined;
-  if (!schema) {
-    throw new HttpError(415, 'UnsupportedMediaType', `protobuf request bodies for kind ${kind ?? '(none)'} are not supported; send JSON or YAML (kubectl apply -f)`);
+  try { env = message('runtime.Unknown', buf.subarray(4), 0); } catch (e) {
+    throw new HttpError(400, 'BadRequest', `the object provided is unrecognized: ${reason(e)} (${summary(buf)})`);
   }
+  const kind: string = env.typeMeta?.kind ?? '';
+  const apiVersion: string = env.typeMeta?.apiVersion ?? '';
+  if (!kind) throw new HttpError(400, 'BadRequest', `Object 'Kind' is missing in 'runtime.TypeMeta{APIVersion:"${apiVersion}", Kind:""}'`);
+  const schema = KINDS[`${apiVersion}/${kind}`];
+  if (!schema) {
+    throw new HttpError(415, 'UnsupportedMediaType', `protobuf request bodies for ${apiVersion ? `${apiVersion}, ` : ''}Kind=${kind} are not supported; send JSON or YAML (kubectl apply -f)`);
+  }
+  if (env.contentEncoding) throw new HttpError(400, 'BadRequest', `${kind} in version "${apiVersion}" cannot be handled as a ${kind}: content encoding ${JSON.stringify(env.contentEncoding)} is not supported`);
   try {
-    const obj = decodeMessage(schema, env.raw ?? Buffer.alloc(0));
+    const obj = message(schema, env.raw ?? Buffer.alloc(0), 0);
     return { apiVersion, kind, ...obj };
   } catch (e) {
-    throw new HttpError(400, 'BadRequest', `malformed protobuf ${kind}: ${(e as Error).message}`);
+    throw new HttpError(400, 'BadRequest', `${kind} in version "${apiVersion.includes('/') ? apiVersion.split('/')[1] : apiVersion}" cannot be handled as a ${kind}: ${reason(e)}`);
   }
 }
