@@ -129,7 +129,7 @@ before(async () => {
   for (const ns of ['default', 'kube-system', 'kube-node-lease']) await client.create(res('namespaces'), undefined, { metadata: { name: ns } }).catch(() => undefined);
   sliceWatch = client.watch(res('endpointslices'), undefined, { resourceVersion: '' }, (ev) => { if (ev.type !== 'BOOKMARK' && ev.type !== 'ERROR') sliceWrites++; });
   for (const n of NODES) {
-    await client.create(res('nodes'), undefined, { metadata: { name: n, labels: { 'kubernetes.io/hostname': n, 'topology.kubernetes.io/zone': n === 'svcplane-worker2' ? 'zone-b' : 'zone-a' } }, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
+    await client.create(res('nodes'), undefined, { metadata: { name: n, labels: { 'kubernetes.io/hostname': n, 'topology.kubernetes.io/zone': n === 'svcplane-worker2' ? 'zone-b' : 'zone-a' } }, status: { capacity: { pods: '110' }, allocatable: { pods: '110' }, conditions: [{ type: 'Ready', status: 'True' }] } });
   }
   agent = startNodeAgent();
   await agent.start();

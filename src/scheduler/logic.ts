@@ -2,14 +2,58 @@
  * @module scheduler/logic
  * pickNode: the filter and score steps of kube-scheduler's default profile that matter here.
  * Filters: node Ready and schedulable (not cordoned), nodeSelector, required node affinity
- * (matchExpressions on labels), taints with NoSchedule/NoExecute tolerated. Score: fewest
+ * (matchExpressions on labels), taints with NoSchedule/NoExecute tolerated, and the pod count
+ * of NodeResourcesFit (status.allocatable.pods: the kubelet's --max-pods, 110). Score: fewest
  * pods of the same owner (spread, like PodTopologySpread's default hostname constraint),
  * then fewest pods (LeastAllocated stands in), then name for determinism.
  */
 import type { Node, Pod } from '../api/types.js';
 import type { Taint, Toleration } from 'kubernetes-types/core/v1.js';
 
-export interface FitResult { node?: string; reasons: Map<string, number>; total: number }
+export interface FitResult {
+  node?: string;
+  reasons: Map<string, number>;
+  total: number;
+  /** Nodes rejected only for a reason preemption could resolve (NodeResourcesFit's Unschedulable). */
+  preemptable?: number;
+}
+
+/** noderesources/fit.go: the reason a node whose pod slots are all taken gives. */
+export const TOO_MANY_PODS = 'Too many pods';
+/** The default preemption plugin's words for nodes it may and may not help on. */
+export const NO_VICTIMS = 'No preemption victims found for incoming pod';
+export const NOT_HELPFUL = 'Preemption is not helpful for scheduling';
+
+const SUFFIX: Record<string, number> = {
+  '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
+  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60, m: 1e-3,
+};
+
+/** resource.Quantity.Value() of a count such as allocatable pods ("110", "1k", "2e2"); 0 when absent or malformed. */
+export function quantityValue(q: string | number | undefined): number {
+  if (typeof q === 'number') return Number.isFinite(q) ? Math.ceil(q) : 0;
+  const m = /^\+?(\d+(?:\.\d*)?|\.\d+)(?:(Ki|Mi|Gi|Ti|Pi|Ei|[kMGTPEm])|[eE]([+-]?\d+))?$/.exec(q?.trim() ?? '');
+  if (!m) return 0;
+  const mult = m[3] !== undefined ? 10 ** Number(m[3]) : SUFFIX[m[2] ?? ''] ?? NaN;
+  const v = Number(m[1]) * mult;
+  return Number.isFinite(v) ? Math.ceil(v) : 0;
+}
+
+/** How many pods the node admits (NodeInfo.Allocatable.AllowedPodNumber). */
+export function allowedPods(n: Node): number {
+  return quantityValue(n.status?.allocatable?.pods as string | undefined);
+}
+
+/** Pods that hold one of a node's slots: bound to it and not finished (deleting ones still count). */
+export function podsPerNode(pods: Pod[]): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const p of pods) {
+    const n = p.spec?.nodeName;
+    if (!n || p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed') continue;
+    m.set(n, (m.get(n) ?? 0) + 1);
+  }
+  return m;
+}
 
 export function nodeReady(n: Node): boolean {
   return n.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
@@ -67,12 +111,17 @@ function ownerUid(p: Pod): string | undefined {
 export function pickNode(pod: Pod, nodes: Node[], pods: Pod[]): FitResult {
   const reasons = new Map<string, number>();
   const fits: Node[] = [];
+  const used = podsPerNode(pods);
+  let preemptable = 0;
   for (const n of nodes) {
-    const why = unfitReason(pod, n);
+    // The plugins run in order and the first that rejects a node names the reason; the pod
+    // count (NodeResourcesFit) comes after the node's taints, affinity and name.
+    let why = unfitReason(pod, n);
+    if (!why && (used.get(n.metadata!.name!) ?? 0) + 1 > allowedPods(n)) { why = TOO_MANY_PODS; preemptable++; }
     if (why) reasons.set(why, (reasons.get(why) ?? 0) + 1);
     else fits.push(n);
   }
-  if (!fits.length) return { reasons, total: nodes.length };
+  if (!fits.length) return { reasons, total: nodes.length, preemptable };
   const owner = ownerUid(pod);
   const count = new Map<string, { same: number; all: number }>();
   for (const n of fits) count.set(n.metadata!.name!, { same: 0, all: 0 });
@@ -89,9 +138,22 @@ export function pickNode(pod: Pod, nodes: Node[], pods: Pod[]): FitResult {
   return { node: fits[0]!.metadata!.name!, reasons, total: nodes.length };
 }
 
-/** "0/3 nodes are available: 1 node(s) had untolerated taint {…}, 2 node(s) didn't match …. preemption: …" */
+/** FitError.Error(): "<count> <reason>" entries sorted as strings (sort.Strings), joined with ", ". */
+function histogram(reasons: Map<string, number>): string {
+  return [...reasons.entries()].map(([why, n]) => `${n} ${why}`).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).join(', ');
+}
+
+/**
+ * "0/3 nodes are available: 3 Too many pods. preemption: 0/3 nodes are available: 3 No preemption
+ * victims found for incoming pod." The preemption part is DefaultPreemption's answer: nodes
+ * rejected for a resource (Unschedulable) are tried, and with no pod of lower priority on them
+ * there is no victim; nodes rejected for taints, affinity or readiness
+ * (UnschedulableAndUnresolvable) are not helped by preemption.
+ */
 export function failedSchedulingMessage(r: FitResult): string {
   if (!r.total) return 'no nodes available to schedule pods';
-  const parts = [...r.reasons.entries()].sort((a, b) => a[0].localeCompare(b[0])).map(([why, n]) => `${n} ${why}`);
-  return `0/${r.total} nodes are available: ${parts.join(', ')}. preemption: 0/${r.total} nodes are available: ${r.total} Preemption is not helpful for scheduling.`;
+  const pre = new Map<string, number>();
+  if (r.preemptable) pre.set(NO_VICTIMS, r.preemptable);
+  if (r.total - (r.preemptable ?? 0) > 0) pre.set(NOT_HELPFUL, r.total - (r.preemptable ?? 0));
+  return `0/${r.total} nodes are available: ${histogram(r.reasons)}. preemption: 0/${r.total} nodes are available: ${histogram(pre)}.`;
 }

@@ -4,6 +4,8 @@
  * an informer go through a work queue, pickNode chooses, and a Binding is POSTed to
  * pods/<name>/binding. Success records "Scheduled"; no fit records "FailedScheduling" and the
  * pod waits until a node or pod changes (plus a periodic retry), as the unschedulable queue does.
+ * Pods are counted per node from the informer plus the bindings not seen yet, so a burst of
+ * pending pods never overfills a node's allocatable pod slots.
  */
 import type { Binding, Node, Pod } from '../api/types.js';
 import { res } from '../api/registry.js';
@@ -34,8 +36,11 @@ export class Scheduler {
     this.pods = new Informer<Pod>(client, res('pods'));
     this.nodes = new Informer<Node>(client, res('nodes'));
     const consider = (p: Pod) => { if (this.pending(p)) this.queue.add(keyOf(p)); else this.assumed.delete(keyOf(p)); };
+    const terminal = (p: Pod) => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
     this.pods.addHandlers({
-      add: consider, update: (_o, p) => consider(p),
+      add: consider,
+      // A bound pod that finished frees its node's slot (NodeResourcesFit counts the others).
+      update: (o, p) => { consider(p); if (p.spec?.nodeName && terminal(p) && !terminal(o)) this.retryUnschedulable(); },
       delete: (p) => { this.assumed.delete(keyOf(p)); this.unschedulable.delete(keyOf(p)); if (p.spec?.nodeName) this.retryUnschedulable(); },
     });
     this.nodes.addHandlers({ add: () => this.retryUnschedulable(), update: (o, n) => { if (o.metadata?.resourceVersion !== n.metadata?.resourceVersion) this.retryUnschedulable(); } });

@@ -32,11 +32,13 @@ export function makeService(name: string, o: { ns?: string; selector?: Record<st
   };
 }
 
-export function makeNode(name: string, o: { ready?: boolean; taints?: { key: string; effect: string; value?: string }[]; labels?: Record<string, string> } = {}): Node {
+/** A Node as a kubelet registers it: Ready, with 110 pod slots unless `pods` says otherwise. */
+export function makeNode(name: string, o: { ready?: boolean; taints?: { key: string; effect: string; value?: string }[]; labels?: Record<string, string>; pods?: number } = {}): Node {
+  const slots = { pods: String(o.pods ?? 110) };
   return {
     apiVersion: 'v1', kind: 'Node',
     metadata: { name, uid: `uid-node-${name}`, labels: { 'kubernetes.io/hostname': name, ...(o.labels ?? {}) } },
     spec: { taints: o.taints },
-    status: { conditions: [{ type: 'Ready', status: o.ready === false ? 'False' : 'True' }] },
+    status: { capacity: slots, allocatable: slots, conditions: [{ type: 'Ready', status: o.ready === false ? 'False' : 'True' }] },
   };
 }

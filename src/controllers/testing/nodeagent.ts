@@ -15,7 +15,8 @@ export class FakeNodeAgent {
   private seq = 10;
   private readonly pending = new Set<string>();
 
-  constructor(private readonly client: Client, readonly nodes: string[]) {}
+  /** `maxPods`: status.capacity/allocatable.pods of every node (the kubelet's --max-pods, 110). */
+  constructor(private readonly client: Client, readonly nodes: string[], private readonly maxPods = 110) {}
 
   async start(): Promise<void> {
     const c = this.client;
@@ -23,7 +24,10 @@ export class FakeNodeAgent {
       await c.create(res('nodes'), undefined, {
         metadata: { name: n, labels: { 'kubernetes.io/hostname': n, 'kubernetes.io/os': 'linux' } },
         spec: { podCIDR: `10.244.${i}.0/24` },
-        status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' }], addresses: [{ type: 'InternalIP', address: `172.18.0.${i + 2}` }] },
+        status: {
+          capacity: { pods: String(this.maxPods) }, allocatable: { pods: String(this.maxPods) },
+          conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' }], addresses: [{ type: 'InternalIP', address: `172.18.0.${i + 2}` }],
+        },
       }).catch(() => undefined);
     }
     this.inf = new Informer<Pod>(c, res('pods'));
