@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { PATCH_META, ATOMIC_TYPES } from '../src/api/patch-meta.js';
 import { RESOURCES } from '../src/api/registry.js';
+import * as clientModels from '@kubernetes/client-node';
 
 const require = createRequire(import.meta.url);
 const TYPES_DIR = path.dirname(require.resolve('kubernetes-types/package.json'));
@@ -107,6 +108,32 @@ function fieldSchema(t: ts.TypeNode, mod: string, description: string): Schema {
   return out;
 }
 
+/**
+ * Integer widths (int32/int64) and byte maps, which kubernetes-types' `number`/`string` lose:
+ * taken from @kubernetes/client-node's models (generated from the same upstream OpenAPI), so
+ * the API server's decoder can bound numbers as kube-apiserver's Go types do.
+ */
+function formatOf(schemaName: string, field: string): string | undefined {
+  const parts = schemaName.split('.');
+  const kind = parts[parts.length - 1]!; const ver = parts[parts.length - 2]!; const grp = parts[parts.length - 3]!;
+  const up = (x: string) => x.charAt(0).toUpperCase() + x.slice(1);
+  const models = clientModels as unknown as Record<string, { getAttributeTypeMap?: () => { baseName: string; format: string }[] } | undefined>;
+  for (const cls of [`${up(ver)}${kind}`, `${up(grp)}${up(ver)}${kind}`]) {
+    const m = models[cls];
+    if (!m?.getAttributeTypeMap) continue;
+    const f = m.getAttributeTypeMap().find((a) => a.baseName === field)?.format;
+    return f === 'int32' || f === 'int64' || f === 'byte' ? f : undefined;
+  }
+  return undefined;
+}
+
+function withFormat(s: Schema, format: string | undefined): void {
+  if (!format) return;
+  if (s.type === 'integer') s.format = format;
+  else if (s.type === 'array' && (s.items as Schema | undefined)?.type === 'integer') (s.items as Schema).format = format;
+  else if (s.type === 'object' && (s.additionalProperties as Schema | undefined)?.type === 'string' && format === 'byte') (s.additionalProperties as Schema).format = format;
+}
+
 function literalOf(m: ts.PropertySignature | undefined): string | undefined {
   if (!m?.type || !ts.isLiteralTypeNode(m.type) || !ts.isStringLiteral(m.type.literal)) return undefined;
   return m.type.literal.text;
@@ -151,6 +178,7 @@ function convert(mod: string, sf: ts.SourceFile): void {
       const field = m.name.getText().replace(/^["']|["']$/g, '');
       if (!m.type) continue;
       const s = fieldSchema(m.type, mod, docOf(m));
+      withFormat(s, formatOf(name, field));
       const pm = meta[field];
       if (pm) {
         if (pm.listType) s['x-kubernetes-list-type'] = pm.listType;

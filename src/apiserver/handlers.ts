@@ -16,7 +16,8 @@ import { negotiate, partialObjectMetadata, sendBody, type Format } from './conte
 import { decodeObjectBody, decodePatchBody, patchKind, readBody } from './request.js';
 import { serveWatch } from './watch-stream.js';
 import { proxyToKubelet } from './kubelet-proxy.js';
-import type { DeleteOpts, FieldValidation, Storage, WriteOpts } from './storage.js';
+import { checkPatchBody, decodeBody, patchInvalid, type DeleteOpts, type FieldValidation, type Storage, type WriteOpts } from './storage.js';
+import { decodeTyped, parseJSON } from '../api/decode.js';
 
 type Obj = Record<string, any>;
 
@@ -99,8 +100,28 @@ function writeOpts(q: URLSearchParams, subresource: string | undefined, warnings
   };
 }
 
+/**
+ * One Warning header value as kube-apiserver writes it (`299 - "text"`, only `"` and `\` escaped),
+ * sent as its UTF-8 bytes: Node refuses header strings with characters past Latin-1 or line
+ * breaks, and a header that throws after the write would answer 500 for a stored object.
+ */
+export function warningHeaderValue(warnings: string[]): string {
+  const quoted = warnings.map((w) => `299 - "${w.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(', ');
+  return Buffer.from(quoted.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, ' '), 'utf8').toString('latin1');
+}
+
 function warningHeaders(warnings: string[]): Record<string, string> {
-  return warnings.length ? { Warning: warnings.map((w) => `299 - ${JSON.stringify(w)}`).join(', ') } : {};
+  return warnings.length ? { Warning: warningHeaderValue(warnings) } : {};
+}
+
+/** An int64 query parameter as upstream's url.Values conversion reads it (strconv.ParseInt). */
+export function int64Param(q: URLSearchParams, name: string): number | undefined {
+  const v = q.get(name);
+  if (v === null) return undefined;
+  if (!/^[+-]?\d+$/.test(v)) throw badRequest(`strconv.ParseInt: parsing ${JSON.stringify(v)}: invalid syntax`);
+  const n = BigInt(v);
+  if (n > 2n ** 63n - 1n || n < -(2n ** 63n)) throw badRequest(`strconv.ParseInt: parsing ${JSON.stringify(v)}: value out of range`);
+  return Number(n);
 }
 
 /** Answer with one object in the negotiated format (JSON from the text the storage kept). */
@@ -118,14 +139,17 @@ function sendObject(r: ResourceRequest, code: number, obj: KubeObject, format: F
 function deleteOptions(q: URLSearchParams, body: Buffer): DeleteOpts {
   let d: Obj = {};
   if (body.length) {
-    try { d = JSON.parse(body.toString('utf8')); } catch (e) { throw badRequest(`couldn't get version/kind; json parse error: ${(e as Error).message}`); }
-    if (!d || typeof d !== 'object') d = {};
+    try { d = parseJSON(body.toString('utf8')) as Obj; } catch (e) { throw badRequest(`couldn't get version/kind; json parse error: ${(e as Error).message.split('\n')[0]}`); }
+    if (!d || typeof d !== 'object' || Array.isArray(d)) d = {};
+    // Upstream answers a DeleteOptions that does not decode with the decoder's error.
+    const { error } = decodeTyped(d, 'io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions');
+    if (error) throw badRequest(error);
   }
   const policy = q.get('propagationPolicy') ?? d.propagationPolicy ?? (d.orphanDependents === true || q.get('orphanDependents') === 'true' ? 'Orphan' : undefined);
   if (policy !== undefined && !['Orphan', 'Background', 'Foreground'].includes(policy)) {
     throw new HttpError(422, 'Invalid', `DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "${policy}": supported values: "Foreground", "Background", "Orphan", "nil"`);
   }
-  const gp = q.get('gracePeriodSeconds') ?? d.gracePeriodSeconds;
+  const gp = int64Param(q, 'gracePeriodSeconds') ?? d.gracePeriodSeconds;
   const dry = [...q.getAll('dryRun'), ...(Array.isArray(d.dryRun) ? d.dryRun : [])];
   return {
     propagationPolicy: policy, gracePeriodSeconds: gp !== undefined && gp !== null ? Number(gp) : undefined,
@@ -134,7 +158,7 @@ function deleteOptions(q: URLSearchParams, body: Buffer): DeleteOpts {
 }
 
 function listOpts(q: URLSearchParams) {
-  const limit = Number(q.get('limit') ?? 0);
+  const limit = int64Param(q, 'limit') ?? 0;
   return {
     labelSelector: q.get('labelSelector') ?? undefined, fieldSelector: q.get('fieldSelector') ?? undefined,
     limit: Number.isFinite(limit) && limit > 0 ? limit : undefined, continue: q.get('continue') ?? undefined,
@@ -266,13 +290,19 @@ async function scale(r: ResourceRequest, format: Format): Promise<void> {
   const obj = await storage.get(info, namespace, name);
   if (method === 'GET') return sendBody(r.resp, 200, scaleOf(obj), format);
   let want: Obj;
-  if (method === 'PUT') want = decodeObjectBody(await readBody(req), req.headers['content-type']);
-  else if (method === 'PATCH') {
+  if (method === 'PUT') {
+    want = decodeObjectBody(await readBody(req), req.headers['content-type']);
+    decodeBody({ group: 'autoscaling', version: 'v1', kind: 'Scale' }, want);
+  } else if (method === 'PATCH') {
     const kind = patchKind(req.headers['content-type']);
-    const body = decodePatchBody(await readBody(req), kind);
+    const body = checkPatchBody(kind, decodePatchBody(await readBody(req), kind));
     try {
       want = kind === 'json' ? jsonPatch(scaleOf(obj), body) as Obj : mergePatch(scaleOf(obj), body) as Obj;
     } catch (e) { throw badRequest((e as Error).message); }
+    // The patched Scale decodes into autoscaling/v1 Scale (int32 replicas) before anything is stored.
+    if (!want || typeof want !== 'object' || Array.isArray(want)) throw patchInvalid(want, 'the patched object is not a JSON object');
+    const { error } = decodeTyped(want, 'io.k8s.api.autoscaling.v1.Scale');
+    if (error) throw patchInvalid(want, error);
   } else throw methodNotAllowed();
   const rv = want?.metadata?.resourceVersion;
   if (method === 'PUT' && rv && rv !== obj.metadata?.resourceVersion) {
@@ -293,6 +323,7 @@ async function binding(r: ResourceRequest): Promise<void> {
   const { req, info, namespace, storage } = r;
   if (req.method !== 'POST') throw methodNotAllowed();
   const body = decodeObjectBody(await readBody(req), req.headers['content-type']) as Obj;
+  decodeBody({ group: '', version: 'v1', kind: 'Binding' }, body);
   const podName: string = info.kind === 'Binding' ? body?.metadata?.name : r.name;
   const target: string | undefined = body?.target?.name;
   if (!podName) throw badRequest('Binding.metadata.name is required');
@@ -305,6 +336,7 @@ async function eviction(r: ResourceRequest): Promise<void> {
   const { req, namespace, name, storage } = r;
   if (req.method !== 'POST' || !name) throw methodNotAllowed();
   const body = decodeObjectBody(await readBody(req), req.headers['content-type']) as Obj;
+  decodeBody({ group: 'policy', version: 'v1', kind: 'Eviction' }, body);
   const d = body?.deleteOptions ?? {};
   // No PodDisruptionBudgets are served, so every eviction is allowed: it is a delete.
   await storage.delete(res('pods'), namespace, name, {

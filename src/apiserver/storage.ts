@@ -14,7 +14,10 @@ import type { FieldError } from '../api/validation-field.js';
 import { generateName } from '../api/names.js';
 import { strategicMergePatch, mergePatch, jsonPatch, PatchError, jsonEqual, clone } from '../api/patch.js';
 import { serverSideApply, updateManagedFields } from '../api/apply.js';
-import { unknownFields, unknownFieldMessage } from '../api/schema.js';
+import { unknownFieldMessage } from '../api/schema.js';
+import { decodeTyped } from '../api/decode.js';
+import { typeNameFor } from '../api/patch-meta.js';
+import { goQuote } from '../api/validation-field.js';
 import { labelSelectorFromObject, matchFields, matchLabels, parseFieldSelector, parseLabelSelector, fieldSelectorSupported, type Requirement, type FieldRequirement } from '../api/selectors.js';
 import { StoreError, type Store, type StoreEntry } from '../store/types.js';
 import { AllocationError, IPAllocator, PortAllocator } from './allocators.js';
@@ -137,6 +140,118 @@ function decodeContinue(tok: string): { key: string; rev: number } {
     return { key: o.start, rev: Number(o.rv) };
   } catch {
     throw badRequest('continue key is not valid: invalid continue token');
+  }
+}
+
+// ---- decoding as kube-apiserver's Go decoder (types, int32/int64 bounds: src/api/decode.ts) ----
+
+/** Group/version/kinds kube-apiserver's scheme knows, for `no kind "X" is registered for version "g/v"`. */
+const REGISTERED = new Set<string>();
+for (const r of RESOURCES) {
+  REGISTERED.add(`${r.group}/${r.version}/${r.kind}`);
+  REGISTERED.add(`${r.group}/${r.version}/${r.listKind}`);
+  for (const k of ['DeleteOptions', 'ListOptions', 'GetOptions', 'CreateOptions', 'UpdateOptions', 'PatchOptions', 'WatchEvent']) REGISTERED.add(`${r.group}/${r.version}/${k}`);
+}
+for (const k of ['Status', 'List', 'Binding', 'Scale']) REGISTERED.add(`${k === 'Scale' ? 'autoscaling' : ''}/v1/${k}`);
+REGISTERED.add('policy/v1/Eviction');
+
+function jsonKind(v: unknown): string {
+  return v === null ? 'null' : typeof v === 'string' ? 'string' : typeof v === 'number' ? 'number' : typeof v === 'boolean' ? 'bool' : Array.isArray(v) ? 'array' : 'object';
+}
+
+function isPlainObject(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** upstream's summarizeData(body, 30) for the "unrecognized" error (bodies are JSON objects here). */
+function summary(obj: unknown): string {
+  const t = JSON.stringify(obj) ?? '';
+  return t.length > 30 ? `${t.slice(0, 30)} ...` : t;
+}
+
+/** kube-apiserver's transformDecodeError with the body's kind and version. */
+function cannotHandle(kind: string, version: string, target: string, err: string): HttpError {
+  return badRequest(`${kind} in version ${JSON.stringify(version)} cannot be handled as a ${target}: ${err}`);
+}
+
+/**
+ * The group/version/kind of a create/update body (defaults from the URL, as gvkWithDefaults) with
+ * the decoder's refusals: apiVersion/kind not strings, a malformed apiVersion, a kind the scheme
+ * does not have for that version (a Service sent as apps/v1).
+ */
+export interface GVK { group: string; version: string; kind: string }
+
+export function bodyGVK(info: GVK, obj: Obj): GVK {
+  const typeName = info.kind;
+  for (const f of ['apiVersion', 'kind']) {
+    const v = obj[f];
+    if (v !== undefined && v !== null && typeof v !== 'string') {
+      throw badRequest(`the object provided is unrecognized (must be of type ${typeName}): couldn't get version/kind; json parse error: json: cannot unmarshal ${jsonKind(v)} into Go struct field .${f} of type string (${summary(obj)})`);
+    }
+  }
+  const av = (obj.apiVersion as string | undefined) ?? '';
+  const parts = av.split('/');
+  if (parts.length > 2) throw badRequest(`the object provided is unrecognized (must be of type ${typeName}): unexpected GroupVersion string: ${av} (${summary(obj)})`);
+  let [group, version] = av === '' ? ['', ''] : parts.length === 2 ? [parts[0]!, parts[1]!] : ['', parts[0]!];
+  const kind = (obj.kind as string | undefined) || typeName;
+  if (!version && !group) { group = info.group; version = info.version; } else if (!version && group === info.group) version = info.version;
+  if (!REGISTERED.has(`${group}/${version}/${kind}`)) {
+    throw cannotHandle(kind, version, typeName, `no kind ${JSON.stringify(kind)} is registered for version ${JSON.stringify(group ? `${group}/${version}` : version)} in scheme "pkg/api/legacyscheme/scheme.go:30"`);
+  }
+  return { group, version, kind };
+}
+
+/**
+ * Decode a create/update body meant as `info` (defaults for its apiVersion and kind) as the Go decoder
+ * would: 400 `Kind in version "v1" cannot be handled as a Kind: json: cannot unmarshal …`.
+ * Returns the unknown fields when the body is of that kind (other kinds are refused later).
+ */
+export function decodeBody(info: GVK, obj: Obj): string[] {
+  const gvk = bodyGVK(info, obj);
+  if (gvk.kind !== info.kind || gvk.group !== info.group) return [];
+  const { error, unknown } = decodeTyped(obj, typeNameFor(gvk.group, gvk.version, info.kind));
+  if (error) throw cannotHandle(gvk.kind, gvk.version, info.kind, error);
+  return unknown;
+}
+
+/** A patched object that does not decode: 422 as upstream's patcher words it. */
+export function patchInvalid(patched: unknown, err: string): HttpError {
+  const shown = goQuote(JSON.stringify(patched) ?? 'null');
+  return new HttpError(422, 'Invalid', ` "" is invalid: patch: Invalid value: ${shown}: ${err}`,
+    { causes: [{ reason: 'FieldValueInvalid', message: `Invalid value: ${shown}: ${err}`, field: 'patch' }] });
+}
+
+/** Decode the result of a patch as the patcher does (the object it must be, of the resource's type). */
+export function decodePatched(patched: unknown, typeName: string): string[] {
+  if (!isPlainObject(patched)) {
+    throw patchInvalid(patched, `couldn't get version/kind; json parse error: json: cannot unmarshal ${jsonKind(patched)} into Go value of type struct { APIVersion string "json:\\"apiVersion,omitempty\\""; Kind string "json:\\"kind,omitempty\\"" }`);
+  }
+  const { error, unknown } = decodeTyped(patched, typeName);
+  if (error) throw patchInvalid(patched, error);
+  return unknown;
+}
+
+/**
+ * A patch body of the wrong shape, refused as upstream's decoders refuse it (a JSON merge patch
+ * that is not an object is `Invalid JSON Patch`; `null` strategic and JSON patches change nothing).
+ */
+export function checkPatchBody(kind: PatchKind, body: unknown): unknown {
+  switch (kind) {
+    case 'merge':
+      if (!isPlainObject(body)) throw badRequest('Invalid JSON Patch');
+      return body;
+    case 'strategic':
+      if (body === null) return {};
+      if (!isPlainObject(body)) throw badRequest(`json: cannot unmarshal ${jsonKind(body)} into Go value of type map[string]interface {}`);
+      return body;
+    case 'json':
+      if (body === null) return [];
+      if (!Array.isArray(body)) throw badRequest(`json: cannot unmarshal ${jsonKind(body)} into Go value of type jsonpatch.Patch`);
+      return body;
+    case 'apply':
+      if (body === null) throw badRequest("Object 'Kind' is missing in 'null'");
+      if (!isPlainObject(body)) throw badRequest(`error decoding YAML: error unmarshaling JSON: while decoding JSON: json: cannot unmarshal ${jsonKind(body)} into Go value of type map[string]interface {}`);
+      return body;
   }
 }
 
@@ -351,7 +466,8 @@ export class Storage {
     for (;;) {
       let page;
       try {
-        page = await this.store.list(prefix, { limit: limit ? Math.max(limit, 100) : 0, startAfter, revision: atRev });
+        // Pages of at most 10,000 (any int64 limit is valid; the store binds a page size).
+        page = await this.store.list(prefix, { limit: limit ? Math.min(Math.max(limit, 100), 10_000) : 0, startAfter, revision: atRev });
       } catch (e) {
         if (e instanceof StoreError && e.code === 'Gone') {
           if (continuing) throw expiredContinue(startAfter ?? '');
@@ -420,12 +536,10 @@ export class Storage {
     if (known.terminating) throw forbiddenTerminating(info, name, ns);
   }
 
-  private checkFields(obj: KubeObject, info: ResourceInfo, o: WriteOpts): void {
+  /** fieldValidation of the unknown fields the decode found: Strict refuses, Warn warns, Ignore ignores. */
+  private reportUnknown(unknown: string[], o: WriteOpts): void {
     const mode = o.fieldValidation ?? 'Warn';
-    if (mode === 'Ignore') return;
-    let unknown: string[] = [];
-    try { unknown = unknownFields(obj, info); } catch { unknown = []; }
-    if (!unknown.length) return;
+    if (mode === 'Ignore' || !unknown.length) return;
     const msgs = unknown.map(unknownFieldMessage);
     if (mode === 'Strict') throw badRequest(`strict decoding error: ${msgs.join(', ')}`);
     o.warnings?.push(...msgs);
@@ -530,6 +644,8 @@ export class Storage {
   async create(info: ResourceInfo, ns: string | undefined, body: KubeObject, o: WriteOpts = {}): Promise<KubeObject> {
     // A body decoded for this request is ours to change; anything else is copied first.
     const obj = (o.bodyOwned ? body : clone(body)) as Obj;
+    if (!isPlainObject(obj)) throw badRequest("couldn't get version/kind; json parse error: the body is not a JSON object");
+    const unknown = decodeBody(info, obj);
     if (obj.kind && obj.kind !== info.kind) throw badRequest(`the API version in the data (${obj.apiVersion}) does not match the expected API version (${groupVersion(info)}) or kind ${obj.kind} is not ${info.kind}`);
     obj.apiVersion = groupVersion(info);
     obj.kind = info.kind;
@@ -549,7 +665,7 @@ export class Storage {
     delete md.deletionTimestamp; delete md.deletionGracePeriodSeconds; delete md.resourceVersion;
     if ('spec' in obj || ['Deployment', 'ReplicaSet', 'StatefulSet', 'Pod', 'Service'].includes(info.kind)) md.generation = 1;
     if (KINDS_WITH_STATUS.has(info.kind) && info.kind !== 'Namespace' && info.kind !== 'Node') delete obj.status;
-    this.checkFields(obj, info, o);
+    this.reportUnknown(unknown, o);
     applyDefaults(obj, info);
     let alloc: { rollback: () => void; commit: () => void } | undefined;
     // An existing Service is AlreadyExists before anything is allocated for the new one (other
@@ -595,6 +711,8 @@ export class Storage {
    * updateWith() so they can retry on conflicts.
    */
   async update(info: ResourceInfo, ns: string | undefined, name: string, body: KubeObject, o: WriteOpts = {}): Promise<KubeObject> {
+    if (!isPlainObject(body)) throw badRequest("couldn't get version/kind; json parse error: the body is not a JSON object");
+    this.reportUnknown(decodeBody(info, body as Obj), o);
     const rvWanted = body.metadata?.resourceVersion;
     return this.updateWith(info, ns, name, o, (cur) => {
       if (rvWanted && rvWanted !== cur.metadata?.resourceVersion) throw conflict(info, name);
@@ -604,6 +722,10 @@ export class Storage {
   }
 
   async patch(info: ResourceInfo, ns: string | undefined, name: string, kind: PatchKind, patchBody: unknown, o: WriteOpts = {}): Promise<KubeObject> {
+    patchBody = checkPatchBody(kind, patchBody);
+    const typeName = typeNameFor(info.group, info.version, info.kind);
+    // Unknown fields of the last attempt (a retried compare-and-swap patches again): warned once.
+    let unknown: string[] = [];
     const apply = (cur: KubeObject): KubeObject => {
       try {
         if (kind === 'merge') return mergePatch(cur, patchBody) as KubeObject;
@@ -628,12 +750,17 @@ export class Storage {
         return this.create(info, ns, obj, { ...o, managedFieldsKept: true });
       }
     }
-    return this.updateWith(info, ns, name, o, (cur) => {
+    const out = await this.updateWith(info, ns, name, o, (cur) => {
       const next = apply(clone(cur));
+      // The patched object decodes into the type before anything else (upstream's patcher).
+      unknown = decodePatched(next, typeName);
+      if ((o.fieldValidation ?? 'Warn') === 'Strict') this.reportUnknown(unknown, o);
       // A patch may not rename or move the object.
       if (next.metadata?.name && next.metadata.name !== name) throw badRequest(`the name of the object (${next.metadata.name}) does not match the name on the URL (${name})`);
       return next;
     }, true, kind === 'apply');
+    if ((o.fieldValidation ?? 'Warn') === 'Warn') this.reportUnknown(unknown, o);
+    return out;
   }
 
   /** Read-modify-write with compare-and-swap, retrying on conflicts when `retry`. */
@@ -708,7 +835,6 @@ export class Storage {
     } else {
       if (KINDS_WITH_STATUS.has(info.kind) && info.kind !== 'Node') next.status = clone(cur.status);
       if (info.kind === 'Namespace') next.spec = clone(cur.spec);
-      if (!o.subresource) this.checkFields(next, info, o);
       if (info.kind === 'Service') dropTypeDependentFields(next, cur);
       applyDefaults(next, info);
       if (!jsonEqual(next.spec, cur.spec) && cmd.generation !== undefined) next.metadata.generation = (cmd.generation ?? 0) + 1;
