@@ -12,8 +12,9 @@
  * What they started in turn: the members of a recorded session leader's session (components run
  * in the supervisor's session, each container leads its own) and descendants of recorded
  * processes. A session id is not handed to a new process while any member of the session lives,
- * so the session of a leader that died (supervisor killed -9) is still recognised through any
- * member that is itself a verified record.
+ * so the session of a leader that died (supervisor killed -9) is still recognised: through a
+ * member that is itself a verified record, or, when the leader's pid is in use by no process at
+ * all, by its members having started after the recorded leader.
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -118,18 +119,29 @@ export function clusterProcesses(dataDir: string): Map<number, string> {
   const recs = recordedProcesses(dataDir);
   const live = recs.filter((r) => alive(r.pid, r.startTicks));
   for (const r of live) found.set(r.pid, r.what);
-  // Sessions svcplane created: a verified leader's, or (leader gone) the recorded supervisor's
-  // session id when a verified component still carries it.
-  const sessions = new Set<number>();
-  for (const r of live) if (r.sessionLeader && procStat(r.pid)?.sid === r.pid) sessions.add(r.pid);
-  const st = readSupervisorState(dataDir);
-  if (st?.sid && st.sid === st.pid && live.some((r) => r.what.startsWith('component ') && procStat(r.pid)?.sid === st.sid)) sessions.add(st.sid);
   const table: ProcStat[] = [];
   for (const d of readdirSync('/proc')) {
     const pid = Number(d);
     if (!pid || pid === process.pid) continue;
     const s = procStat(pid);
     if (s && s.state !== 'Z') table.push(s);
+  }
+  // Sessions svcplane created: the supervisor's (recorded even after it died) and each container's.
+  const st = readSupervisorState(dataDir);
+  const leaders = recs.filter((r) => r.sessionLeader && r.startTicks);
+  if (st?.pid && st.startTicks && st.sid === st.pid) leaders.push({ pid: st.pid, startTicks: st.startTicks, what: 'supervisor', sessionLeader: true });
+  const liveSids = new Set(live.map((r) => procStat(r.pid)?.sid));
+  const sessions = new Set<number>();
+  for (const l of leaders) {
+    const members = table.filter((s) => s.sid === l.pid);
+    if (!members.length) continue;
+    const leader = procStat(l.pid);
+    // Ours when its leader is the recorded process, or a verified record is a member; with the
+    // leader gone (killed -9), when its pid is not in use at all (a pid that leads another session
+    // is alive) and every member started after the recorded leader did.
+    const ours = leader ? leader.startTicks === l.startTicks || liveSids.has(l.pid)
+      : members.every((m) => Number(m.startTicks) >= Number(l.startTicks));
+    if (ours) sessions.add(l.pid);
   }
   for (const s of table) if (sessions.has(s.sid) && !found.has(s.pid)) found.set(s.pid, `session ${s.sid}`);
   // Descendants (a container's program that started a session of its own).
