@@ -60,7 +60,11 @@ export function sendBody(resp: http.ServerResponse, code: number, body: unknown,
   }
   const text = format.kind === 'yaml' ? stringifyYaml(typeof body === 'string' ? JSON.parse(body) : body) : typeof body === 'string' ? body : JSON.stringify(body);
   resp.writeHead(code, { 'Content-Type': format.kind === 'yaml' ? 'application/yaml' : format.kind === 'json' ? 'application/json' : contentType(format), 'Cache-Control': 'no-cache, private', 'Content-Length': String(Buffer.byteLength(text)), ...headers });
-  resp.end(text);
+  // Node writes the header block together with a string body in the body's encoding (UTF-8):
+  // header values carrying raw bytes (UTF-8 Warning text, see handlers.ts) need a Buffer body.
+  let raw = false;
+  for (const k in headers) if (/[^\x00-\x7f]/.test(headers[k]!)) raw = true;
+  resp.end(raw ? Buffer.from(text) : text);
 }
 
 /** Write a JSON body already encoded (the GET fast path: the watch cache's bytes, as they are). */

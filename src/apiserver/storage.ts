@@ -732,7 +732,7 @@ export class Storage {
         if (kind === 'json') return jsonPatch(cur, patchBody) as KubeObject;
         if (kind === 'strategic') return strategicMergePatch(cur, patchBody, info);
         const r = serverSideApply(cur, patchBody as KubeObject, o.fieldManager ?? '', { force: !!o.force, info, now: now(), subresource: o.subresource });
-        if ('conflicts' in r) throw new HttpError(409, 'Conflict', r.message, { name, ...(info.group ? { group: info.group } : {}), kind: info.resource, causes: r.conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with "${c.manager}"`, field: c.field })) });
+        if ('conflicts' in r) throw new HttpError(409, 'Conflict', r.message, { name, ...(info.group ? { group: info.group } : {}), kind: info.resource, causes: r.conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with ${c.manager.startsWith('"') ? c.manager : JSON.stringify(c.manager)}`, field: c.field })) });
         return r.object;
       } catch (e) {
         if (e instanceof PatchError) throw new HttpError(e.code, e.reason, e.message);
