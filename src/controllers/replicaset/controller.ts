@@ -14,11 +14,10 @@ import { controllerRefOf, newControllerRef } from '../shared/owners.js';
 import { isPodActive, podCondition } from '../shared/pods.js';
 import { selectorFromLabelSelector } from '../shared/selectors.js';
 import { ignoreNotFound } from '../shared/errors.js';
-import { podFromTemplate, podsToDelete, replicaSetStatus, slowStartBatches, statusEqual } from './logic.js';
+import { BURST_REPLICAS, SLOW_START_INITIAL_BATCH_SIZE, isNamespaceTerminating, slowStartBatch } from '../shared/slowstart.js';
+import { podFromTemplate, podsToDelete, replicaSetStatus, statusEqual } from './logic.js';
 
 export const CONTROLLER_NAME = 'replicaset-controller';
-/** Upstream caps one sync's creations/deletions (burstReplicas). */
-const BURST_REPLICAS = 500;
 
 export class ReplicaSetController extends QueueController {
   private readonly rsInf;
@@ -108,27 +107,29 @@ export class ReplicaSetController extends QueueController {
     const diff = active.length - want;
     const c = this.ctx.client;
     if (diff < 0) {
+      // At most BURST_REPLICAS per sync, in slow-start batches; the rest comes with the next sync
+      // (the informer's view of these creations satisfies the expectations and requeues us).
       const n = Math.min(-diff, BURST_REPLICAS);
       this.exp.expect(key, n, 0);
-      let made = 0;
-      for (const batch of slowStartBatches(n)) {
-        const results = await Promise.allSettled(Array.from({ length: batch }, async () => {
+      const { successes, error } = await slowStartBatch(n, SLOW_START_INITIAL_BATCH_SIZE, async () => {
+        try {
           const pod = await c.create<Pod>(res('pods'), ns, podFromTemplate(rs.spec!.template!, rs, 'ReplicaSet'));
           this.ctx.recorder.event(rs, 'Normal', 'SuccessfulCreate', `Created pod: ${pod.metadata!.name}`);
-        }));
-        const failed = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
-        made += batch;
-        if (failed.length) {
-          for (let i = 0; i < failed.length + (n - made); i++) this.exp.creationObserved(key);
-          const err = failed[0]!.reason as Error;
-          this.ctx.recorder.event(rs, 'Warning', 'FailedCreate', `Error creating: ${err.message}`);
-          throw err;
+        } catch (e) {
+          // Every create fails in a namespace being deleted: nothing to report or retry.
+          if (isNamespaceTerminating(e)) { this.exp.creationObserved(key); return; }
+          this.ctx.recorder.event(rs, 'Warning', 'FailedCreate', `Error creating: ${(e as Error).message}`);
+          throw e;
         }
-      }
+      });
+      // Creations never attempted or refused will not be observed.
+      for (let i = successes; i < n; i++) this.exp.creationObserved(key);
+      if (error) throw error;
     } else if (diff > 0) {
       const victims = podsToDelete(active, Math.min(diff, BURST_REPLICAS));
       this.exp.expect(key, 0, victims.length);
-      await Promise.all(victims.map(async (p) => {
+      // All at once (as upstream), every one awaited; the first error is returned.
+      const results = await Promise.allSettled(victims.map(async (p) => {
         try {
           await c.delete(res('pods'), ns, p.metadata!.name!);
           this.ctx.recorder.event(rs, 'Normal', 'SuccessfulDelete', `Deleted pod: ${p.metadata!.name}`);
@@ -140,6 +141,8 @@ export class ReplicaSetController extends QueueController {
           }
         }
       }));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     }
   }
 }

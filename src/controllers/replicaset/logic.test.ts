@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makePod } from '../testing/builders.js';
-import { podFromTemplate, podsToDelete, replicaSetStatus, slowStartBatches } from './logic.js';
+import { podFromTemplate, podsToDelete, replicaSetStatus } from './logic.js';
 
 test('scale-down deletes unscheduled, then pending, then not-ready pods before ready ones', () => {
   const ready = makePod('ready', { ip: '10.244.1.2', node: 'n1' });
@@ -26,9 +26,4 @@ test('status counts ready, available after minReadySeconds, and fully labeled po
   const now = Date.parse('2026-01-01T00:00:20Z');
   assert.deepEqual(replicaSetStatus(rs, pods, now), { replicas: 3, fullyLabeledReplicas: 2, readyReplicas: 2, availableReplicas: 0, observedGeneration: 4 });
   assert.equal(replicaSetStatus(rs, pods, now + 60_000).availableReplicas, 2);
-});
-
-test('slow start batches double', () => {
-  assert.deepEqual(slowStartBatches(10), [1, 2, 4, 3]);
-  assert.deepEqual(slowStartBatches(0), []);
 });

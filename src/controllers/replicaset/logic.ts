@@ -76,11 +76,3 @@ export function statusEqual(a: ReplicaSetStatus | undefined, b: ReplicaSetStatus
     && (a.readyReplicas ?? 0) === (b.readyReplicas ?? 0) && (a.availableReplicas ?? 0) === (b.availableReplicas ?? 0)
     && (a.observedGeneration ?? 0) === (b.observedGeneration ?? 0);
 }
-
-/** Slow start as upstream: batches of 1, 2, 4, … so a failing template fails fast. */
-export function slowStartBatches(total: number): number[] {
-  const out: number[] = [];
-  let size = 1, left = total;
-  while (left > 0) { const b = Math.min(size, left); out.push(b); left -= b; size *= 2; }
-  return out;
-}

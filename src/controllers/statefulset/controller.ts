@@ -15,6 +15,7 @@ import { BY_CONTROLLER_UID } from '../shared/informers.js';
 import { controllerRefOf, newControllerRef } from '../shared/owners.js';
 import { ignoreNotFound, isAlreadyExists } from '../shared/errors.js';
 import { isPodTerminal } from '../shared/pods.js';
+import { BURST_REPLICAS, SLOW_START_INITIAL_BATCH_SIZE, slowStartBatch } from '../shared/slowstart.js';
 import { REVISION_LABEL, isRunningAndReady, ordinalOf, podForOrdinal, revisionHash, revisionName, statefulSetStatus } from './logic.js';
 
 export const CONTROLLER_NAME = 'statefulset-controller';
@@ -93,19 +94,34 @@ export class StatefulSetController extends QueueController {
         blocked = !parallel;
       }
     }
-    // Create/wait in ordinal order.
-    for (let i = 0; i < replicas && !blocked; i++) {
+    // Create/wait in ordinal order. Parallel creates what is missing in slow-start batches, at most
+    // BURST_REPLICAS per sync (the pods' add events bring the next sync); the scan stops there too,
+    // so a huge spec.replicas never turns into one long loop.
+    const create = async (i: number) => {
+      const pod = podForOrdinal(set, wantTpl(i), i, wantRev(i));
+      try {
+        await c.create(res('pods'), ns, pod);
+        this.ctx.recorder.event(set, 'Normal', 'SuccessfulCreate', `create Pod ${pod.metadata!.name} in StatefulSet ${set.metadata!.name} successful`);
+      } catch (e) {
+        if (isAlreadyExists(e)) return;
+        this.ctx.recorder.event(set, 'Warning', 'FailedCreate', `create Pod ${pod.metadata!.name} in StatefulSet ${set.metadata!.name} failed error: ${(e as Error).message}`);
+        throw e;
+      }
+    };
+    const missing: number[] = [];
+    for (let i = 0; i < replicas && !blocked && missing.length < BURST_REPLICAS; i++) {
       const p = byOrd.get(i);
       if (!p) {
-        const pod = podForOrdinal(set, wantTpl(i), i, wantRev(i));
-        try {
-          await c.create(res('pods'), ns, pod);
-          this.ctx.recorder.event(set, 'Normal', 'SuccessfulCreate', `create Pod ${pod.metadata!.name} in StatefulSet ${set.metadata!.name} successful`);
-        } catch (e) { if (!isAlreadyExists(e)) throw e; }
-        if (!parallel) blocked = true;
+        if (parallel) missing.push(i);
+        else { await create(i); blocked = true; }
         continue;
       }
       if (!parallel && (!isRunningAndReady(p) || p.metadata?.deletionTimestamp)) blocked = true;
+    }
+    if (missing.length) {
+      let next = 0;
+      const { error } = await slowStartBatch(missing.length, SLOW_START_INITIAL_BATCH_SIZE, () => create(missing[next++]!));
+      if (error) throw error;
     }
     // Scale down from the highest ordinal.
     const extra = pods.filter((p) => ordinalOf(set, p) >= replicas).sort((a, b) => ordinalOf(set, b) - ordinalOf(set, a));
