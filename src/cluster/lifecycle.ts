@@ -91,8 +91,10 @@ export async function apiReady(kubeconfig: string, timeoutMs = 2000): Promise<bo
     client = Client.fromKubeconfig(kubeconfig);
     const r = await client.request('GET', '/readyz', { timeoutMs });
     if (r.status !== 200) return false;
-    // /readyz is public: an authenticated read proves the token is this API server's.
-    return (await client.request('GET', '/api/v1/namespaces/default', { timeoutMs })).status === 200;
+    // /readyz is public: an authenticated read proves the token is this API server's (a 404 is an
+    // answer too; 401/403 or 5xx are not).
+    const st = (await client.request('GET', '/api/v1/namespaces/default', { timeoutMs })).status;
+    return st === 200 || st === 404;
   } catch {
     return false;
   } finally {
