@@ -35,6 +35,14 @@ export function gatewayOf(cidr: string): string {
   return intToIp(parseCidr(cidr).base + 1);
 }
 
+/** host-local's answer when every address of the range is taken (CNI's error text). */
+export class IpamExhaustedError extends Error {
+  constructor(readonly rangeSet: string) {
+    super(`failed to allocate for range 0: no IP addresses available in range set: ${rangeSet}`);
+    this.name = 'IpamExhaustedError';
+  }
+}
+
 export class Ipam {
   private state: IpamState;
   private readonly range: { base: number; prefix: number; size: number };
@@ -52,6 +60,16 @@ export class Ipam {
 
   get prefixLength(): number {
     return this.range.prefix;
+  }
+
+  /** host-local's default range set: network+1 (the gateway, never handed out) to broadcast-1. */
+  get rangeSet(): string {
+    return `${intToIp(this.range.base + 1)}-${intToIp(this.range.base + this.range.size - 2)}`;
+  }
+
+  /** Addresses in use. */
+  get used(): number {
+    return Object.keys(this.state.allocated).length;
   }
 
   private save(): void {
@@ -77,7 +95,7 @@ export class Ipam {
         return ip;
       }
     }
-    throw new Error(`failed to allocate a pod IP: range ${this.cidr} is exhausted`);
+    throw new IpamExhaustedError(this.rangeSet);
   }
 
   /** Record an address already in use (adopted pods). */

@@ -137,8 +137,11 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
     const phase = pod.status?.phase;
     if ((phase === 'Succeeded' || phase === 'Failed') && !runtime.has(uid)) return;
     if (!seenAt.has(uid)) seenAt.set(uid, Date.now());
-    await runtime.start(pod);
+    // A pod whose sandbox cannot be built still reports ContainerCreating (and is retried).
+    let failed: unknown;
+    try { await runtime.start(pod); } catch (e) { failed = e ?? new Error('pod start failed'); }
     await pushStatus(uid, pod);
+    if (failed) throw failed;
   };
 
   const pushStatus = async (uid: string, pod: Pod) => {

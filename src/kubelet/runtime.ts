@@ -7,6 +7,7 @@
  * Each pod's record lives in <data dir>/pods/<uid>/state.json so a restarted agent adopts its
  * running processes instead of starting them again.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Container, ContainerStatus, Pod, PodCondition, PodStatus, Probe } from '../api/types.js';
@@ -14,7 +15,7 @@ import { containerArgv, resolveImage, unknownImageMessage, DEFAULT_IMAGE_HOME } 
 import { run } from '../net/exec.js';
 import { createPodNetwork, deletePodNetwork, listPodNetns, podNetnsMounted, repinPodNetns } from '../net/pod-network.js';
 import { containerEnv, expand, type EnvSources } from './env.js';
-import { Ipam, gatewayOf } from './ipam.js';
+import { Ipam, IpamExhaustedError, gatewayOf } from './ipam.js';
 import { hostsFile, podHostnames, resolvConf } from './podfiles.js';
 import { runProbe } from './probes.js';
 import { waitSetUp, groupAlive, killContainerGroup, POD_PRIVATE_DIRS, processAlive, readExitCode, signalContainer, spawnContainer } from './process.js';
@@ -24,6 +25,8 @@ export const BACKOFF_MAX_S = 300;
 /** A container that ran this long without failing gets its back-off reset (kubelet: 2 × max). */
 export const BACKOFF_RESET_MS = 600_000;
 export const TICK_MS = 500;
+/** A sandbox that could not be built is tried again after this (the kubelet's pod worker back-off). */
+export const SANDBOX_RETRY_MS = 10_000;
 export const STATE_FILE = 'state.json';
 export const CONTAINER_RUNTIME = 'svcplane';
 
@@ -104,12 +107,32 @@ function podLabel(pod: { name: string; namespace: string; uid: string }): string
   return `${pod.name}_${pod.namespace}(${pod.uid})`;
 }
 
+/** The pod's sandbox id as the runtime would report it (64 hex digits, stable per pod). */
+export function sandboxId(uid: string): string {
+  return createHash('sha256').update(`sandbox/${uid}`).digest('hex');
+}
+
+/**
+ * The FailedCreatePodSandBox message in the kubelet's words; a network set-up failure reads as
+ * containerd + the bridge CNI plugin report it.
+ */
+export function sandboxFailureMessage(uid: string, e: unknown): string {
+  const msg = (e as Error)?.message ?? String(e);
+  if (e instanceof IpamExhaustedError) {
+    return `Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox "${sandboxId(uid)}": plugin type="bridge" failed (add): ${msg}`;
+  }
+  return `Failed to create pod sandbox: ${msg}`;
+}
+
 /** One pod on this node. */
 class PodWorker {
   pod?: Pod;
   live = new Map<string, Live>();
   terminating = false;
   sandboxReady = false;
+  /** Why the sandbox could not be built, and when to try again (no retry, no event before). */
+  sandboxError?: unknown;
+  sandboxRetryAt = 0;
   private sandboxPromise?: Promise<void>;
   stopped?: Promise<void>;
 
@@ -175,11 +198,21 @@ class PodWorker {
   /** Bring containers toward the spec: start the ones due, report image errors. */
   async sync(): Promise<void> {
     if (this.terminating || !this.pod) return;
-    try {
-      await this.ensureSandbox();
-    } catch (e) {
-      this.event('Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${(e as Error).message}`);
-      throw e;
+    if (!this.sandboxReady) {
+      // A failed sandbox waits out its back-off: the node's other pods, its Lease and its status
+      // must not drown in retries (and events) of pods that cannot start, e.g. with no IP left.
+      if (Date.now() < this.sandboxRetryAt) throw this.sandboxError;
+      try {
+        await this.ensureSandbox();
+        this.sandboxError = undefined;
+      } catch (e) {
+        if (Date.now() >= this.sandboxRetryAt) {
+          this.sandboxError = e;
+          this.sandboxRetryAt = Date.now() + SANDBOX_RETRY_MS;
+          this.event('Warning', 'FailedCreatePodSandBox', sandboxFailureMessage(this.rec.uid, e));
+        }
+        throw e;
+      }
     }
     for (const c of this.pod.spec?.containers ?? []) {
       const rec = this.rec.containers[c.name] ??= { name: c.name, image: c.image ?? '', restartCount: 0, state: 'waiting', reason: 'ContainerCreating', crashCount: 0 };
@@ -409,6 +442,7 @@ class PodWorker {
     if (this.sandboxPromise) await this.sandboxPromise.catch(() => undefined);
     if (this.rec.netns && this.rec.hostVeth) await deletePodNetwork(this.rec.netns, this.rec.hostVeth, this.rt.opts.nodeNetns);
     this.rt.ipam.release(this.rec.uid);
+    this.rt.addressFreed();
     this.sandboxReady = false;
   }
 
@@ -560,6 +594,11 @@ export class PodRuntime {
   }
 
   has(uid: string): boolean { return this.workers.has(uid); }
+
+  /** An address went back to the pool: pods that found none try again now, not at their back-off. */
+  addressFreed(): void {
+    for (const w of this.workers.values()) if (w.sandboxError instanceof IpamExhaustedError) w.sandboxRetryAt = 0;
+  }
   uids(): string[] { return [...this.workers.keys()]; }
 
   /** Start or update a pod (idempotent). */

@@ -10,7 +10,8 @@ import { describe, it } from 'node:test';
 import type { Pod } from '../api/types.js';
 import { containerArgv, loadUserImage, parseImage, resolveImage, unknownImageMessage } from '../images/catalog.js';
 import { containerEnv, expand, serviceEnv } from './env.js';
-import { Ipam, gatewayOf } from './ipam.js';
+import { Ipam, IpamExhaustedError, gatewayOf } from './ipam.js';
+import { sandboxFailureMessage, sandboxId } from './runtime.js';
 import { hostsFile, resolvConf } from './podfiles.js';
 
 const pod = (spec: Partial<NonNullable<Pod['spec']>> = {}): Pod => ({ metadata: { name: 'web-0', namespace: 'prod', uid: 'u1' }, spec: { containers: [], ...spec } });
@@ -78,7 +79,12 @@ describe('ipam', () => {
       assert.equal(b.owners().get('p2'), '10.244.3.3');
       const small = new Ipam(join(dir, 's.json'), '10.0.0.0/30');
       small.allocate('x');
-      assert.throws(() => small.allocate('y'), /exhausted/);
+      assert.throws(() => small.allocate('y'), (e: Error) => e instanceof IpamExhaustedError && e.message === 'failed to allocate for range 0: no IP addresses available in range set: 10.0.0.1-10.0.0.2');
+      assert.equal(new Ipam(join(dir, 't.json'), '10.244.1.0/24').rangeSet, '10.244.1.1-10.244.1.254');
+      const id = sandboxId('0b6c3d9e-1111-2222-3333-444455556666');
+      assert.match(id, /^[0-9a-f]{64}$/);
+      assert.equal(sandboxFailureMessage('0b6c3d9e-1111-2222-3333-444455556666', new IpamExhaustedError('10.244.1.1-10.244.1.254')),
+        `Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox "${id}": plugin type="bridge" failed (add): failed to allocate for range 0: no IP addresses available in range set: 10.244.1.1-10.244.1.254`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
