@@ -74,11 +74,16 @@ function entryTable(valueType: string): Table {
 
 const messageName = (name: string) => name.slice(name.indexOf('.') + 1);
 
-/** The bytes and a reader over them (BinaryReader keeps its buffer private). */
+const EOF = () => new DecodeError('unexpected EOF');
+
+/**
+ * One reader over the whole body (BinaryReader keeps its buffer private, so the bytes are kept
+ * beside it). Nested messages are ranges of it, each read up to its own end: no reader, view
+ * or copy per message.
+ */
 class Wire {
   readonly r: BinaryReader;
   constructor(readonly buf: Buffer) { this.r = new BinaryReader(buf); }
-  get done(): boolean { return this.r.pos >= this.r.len; }
 
   /** A tag, as upstream's loop checks it: at most a uint32, field number ≥ 1, no end group. */
   tag(msg: string): [number, number] {
@@ -92,8 +97,11 @@ class Wire {
     return [fieldNo, wt];
   }
 
-  /** The next length-delimited bytes; a length that is negative or runs past the end is rejected before anything is read. */
-  delimited(): Buffer {
+  /**
+   * Read a length prefix and return where its bytes end (the reader is at their start). A
+   * length that is negative or runs past `end` is rejected before anything is read.
+   */
+  enter(end: number): number {
     const start = this.r.pos;
     const n = this.r.uint32();
     const used = this.r.pos - start;
@@ -101,10 +109,24 @@ class Wire {
       // Over 32 bits: either negative (bit 63 set, 10 bytes) or past any body we accept.
       throw new DecodeError(used === 10 && (this.buf[this.r.pos - 1]! & 1) ? 'proto: negative length found during unmarshaling' : 'unexpected EOF');
     }
-    if (this.r.pos + n > this.r.len) throw new DecodeError('unexpected EOF');
+    if (this.r.pos + n > end) throw EOF();
+    return this.r.pos + n;
+  }
+
+  /** The next string, checked against `end`, then read by BinaryReader (its ASCII fast path; invalid UTF-8 becomes U+FFFD as Go's JSON writes it). */
+  string(end: number): string {
+    const at = this.r.pos;
+    this.enter(end);
+    this.r.pos = at;
+    return this.r.string();
+  }
+
+  /** The next length-delimited bytes. */
+  bytes(end: number): Buffer {
+    const to = this.enter(end);
     const from = this.r.pos;
-    this.r.pos += n;
-    return this.buf.subarray(from, from + n);
+    this.r.pos = to;
+    return this.buf.subarray(from, to);
   }
 
   /** A varint as a JS number, exactly, or a 400. */
@@ -121,31 +143,31 @@ class Wire {
   }
 
   /** Step over a field of an unknown number; groups are walked with a counter, not recursion. */
-  skip(wt: number, msg: string, depth: number): void {
+  skip(wt: number, msg: string, end: number, depth: number): void {
     const r = this.r;
     switch (wt) {
       case WireType.Varint: r.uint32(); break; // reads (and caps) the whole varint
       case WireType.Bit64: r.pos += 8; break;
       case WireType.Bit32: r.pos += 4; break;
-      case WireType.LengthDelimited: this.delimited(); break;
+      case WireType.LengthDelimited: r.pos = this.enter(end); break;
       case WireType.StartGroup: {
         let open = 1;
         while (open > 0) {
           if (depth + open > MAX_DEPTH) throw new DecodeError(`proto: exceeded maximum recursion depth (${MAX_DEPTH})`);
-          if (this.done) throw new DecodeError('unexpected EOF');
+          if (r.pos >= end) throw EOF();
           const start = r.pos;
           const v = r.uint32();
           if (r.pos - start > 5 || (v >>> 3) <= 0) throw new DecodeError(`proto: ${messageName(msg)}: illegal tag ${v >>> 3} (wire type ${v & 7})`);
           const w = v & 7;
           if (w === WireType.StartGroup) open++;
           else if (w === WireType.EndGroup) open--;
-          else this.skip(w, msg, depth);
+          else this.skip(w, msg, end, depth);
         }
         break;
       }
       default: throw new DecodeError(`proto: illegal wireType ${wt}`);
     }
-    if (r.pos > r.len) throw new DecodeError('unexpected EOF');
+    if (r.pos > end) throw EOF();
   }
 }
 
@@ -161,8 +183,8 @@ function wrongWire(wt: number, f: Field): DecodeError {
   return new DecodeError(`proto: wrong wireType = ${wt} for field ${f.goName}`);
 }
 
-/** One value of field f (wire type wt already read). OMIT: a zero Go's JSON encoder leaves out. */
-function value(w: Wire, f: Field, wt: number, depth: number, into?: unknown): unknown {
+/** One value of field f (wire type wt already read) of a message ending at `end`. OMIT: a zero Go's JSON encoder leaves out. */
+function value(w: Wire, f: Field, wt: number, end: number, depth: number, into?: unknown): unknown {
   const t = f.type;
   if (VARINT_TYPES.has(t)) {
     if (wt !== WireType.Varint) throw wrongWire(wt, f);
@@ -171,21 +193,20 @@ function value(w: Wire, f: Field, wt: number, depth: number, into?: unknown): un
     return v === 0 && !f.keep ? OMIT : v;
   }
   if (wt !== WireType.LengthDelimited) throw wrongWire(wt, f);
-  const bytes = w.delimited();
   switch (t) {
     case 'string': {
-      // Go strings carry any bytes; its JSON encoder writes invalid UTF-8 as U+FFFD, as this does.
-      const s = bytes.toString('utf8');
+      const s = w.string(end);
       return s === '' && !f.keep && f.mode !== 'rep' ? OMIT : s;
     }
-    case 'bytes': return bytes.length === 0 && !f.keep && f.mode !== 'rep' ? OMIT : bytes.toString('base64');
-    case 'buffer': return bytes;
+    case 'bytes': { const b = w.bytes(end); return b.length === 0 && !f.keep && f.mode !== 'rep' ? OMIT : b.toString('base64'); }
+    case 'buffer': return w.bytes(end);
   }
+  const to = w.enter(end);
   const special = SPECIAL_MESSAGE[t];
   if (special) {
     // A zero metav1.Time is written as an empty message; its JSON is null.
-    if ((t === 'time' || t === 'microtime' || t === 'raw') && bytes.length === 0) return null;
-    const m = message(special, bytes, depth + 1);
+    if ((t === 'time' || t === 'microtime' || t === 'raw') && to === w.r.pos) return null;
+    const m = message(special, w, to, depth + 1);
     switch (t) {
       case 'time': case 'microtime': return timestamp(m, t === 'microtime');
       case 'quantity': return m.string ?? '';
@@ -193,9 +214,9 @@ function value(w: Wire, f: Field, wt: number, depth: number, into?: unknown): un
       case 'raw': return rawJSON(m.raw as Buffer | undefined, depth);
     }
   }
-  if (f.inline) { message(t, bytes, depth + 1, into as Record<string, unknown>); return OMIT; }
+  if (f.inline) { message(t, w, to, depth + 1, into as Record<string, unknown>); return OMIT; }
   const target = f.mode === '' && into && typeof into === 'object' && !Array.isArray(into) ? into as Record<string, unknown> : undefined;
-  return message(t, bytes, depth + 1, target);
+  return message(t, w, to, depth + 1, target);
 }
 
 /** metav1.Time: RFC 3339 in seconds; MicroTime: with microseconds. */
@@ -225,40 +246,49 @@ function rawJSON(raw: Buffer | undefined, depth: number): unknown {
   try { return JSON.parse(raw.toString('utf8')); } catch (e) { throw new DecodeError(`embedded JSON: ${(e as Error).message}`); }
 }
 
-/** Decode one message of table `name` into `out` (fields of a repeated message merge as in Go). */
-function message(name: string, buf: Buffer, depth: number, out: Record<string, unknown> = {}, t: Table = table(name)): Record<string, unknown> {
+/** Decode the message of table `name` from the reader's position to `end` into `out` (a second occurrence of a singular message merges, as in Go). */
+function message(name: string, w: Wire, end: number, depth: number, out: Record<string, unknown> = {}, t: Table = table(name)): Record<string, unknown> {
   if (depth > MAX_DEPTH) throw new DecodeError(`proto: exceeded maximum recursion depth (${MAX_DEPTH})`);
-  const w = new Wire(buf);
-  while (!w.done) {
+  const r = w.r;
+  while (r.pos < end) {
     const [num, wt] = w.tag(name);
     const f = t.get(num);
-    if (!f) { w.skip(wt, name, depth); continue; }
-    if (f.mode === 'map') {
+    if (!f) w.skip(wt, name, end, depth);
+    else if (f.mode === 'map') {
       if (wt !== WireType.LengthDelimited) throw wrongWire(wt, f);
-      const e = message(`${name}.${f.json}Entry`, w.delimited(), depth + 1, {}, entryTable(f.type));
+      let e: Record<string, unknown>;
+      const to = w.enter(end);
+      // labels, annotations, data: the entry {1: key, 2: value} read here, the rest through the table.
+      if (f.type === 'string' && r.pos + 1 < to && w.buf[r.pos] === 0x0a) {
+        r.pos++;
+        const key = w.string(to);
+        e = r.pos < to && w.buf[r.pos] === 0x12 ? (r.pos++, { key, value: w.string(to) }) : { key };
+        if (r.pos < to) message(`${name}.${f.json}Entry`, w, to, depth + 1, e, entryTable(f.type));
+      } else e = message(`${name}.${f.json}Entry`, w, to, depth + 1, {}, entryTable(f.type));
       let v = e.value;
       // A missing value is the zero value of its type.
       if (v === undefined) v = f.type === 'string' || f.type === 'bytes' ? '' : f.type === 'quantity' ? '0' : VARINT_TYPES.has(f.type) ? (f.type === 'bool' ? false : 0) : {};
       const m = (out[f.json] ??= {}) as Record<string, unknown>;
       put(m, (e.key as string | undefined) ?? '', v);
-      continue;
-    }
-    if (f.mode === 'rep') {
+    } else if (f.mode === 'rep') {
       const list = (out[f.json] ??= []) as unknown[];
       if (wt === WireType.LengthDelimited && VARINT_TYPES.has(f.type)) {
         // Packed repeated varints, which Go's decoder accepts as well.
-        const packed = new Wire(w.delimited());
+        const to = w.enter(end);
         const each = { ...f, keep: true };
-        while (!packed.done) list.push(value(packed, each, WireType.Varint, depth));
-        continue;
+        while (r.pos < to) list.push(value(w, each, WireType.Varint, to, depth));
+        if (r.pos > to) throw EOF();
+      } else {
+        const v = value(w, f, wt, end, depth);
+        if (v !== OMIT) list.push(v);
       }
-      const v = value(w, f, wt, depth);
-      if (v !== OMIT) list.push(v);
-      continue;
+    } else {
+      const v = value(w, f, wt, end, depth, f.inline ? out : out[f.json]);
+      if (v !== OMIT) put(out, f.json, v);
+      else if (!f.inline && Object.hasOwn(out, f.json)) delete out[f.json]; // a later zero overrides an earlier value, as in Go
     }
-    const v = value(w, f, wt, depth, f.inline ? out : out[f.json]);
-    if (v !== OMIT) put(out, f.json, v);
-    else if (!f.inline && Object.hasOwn(out, f.json)) delete out[f.json]; // a later zero overrides an earlier value, as in Go
+    // A varint or fixed value that ran over the end of this message.
+    if (r.pos > end) throw EOF();
   }
   return out;
 }
@@ -271,9 +301,9 @@ function reason(e: unknown): string {
   throw e;
 }
 
-/** Decode a message of a generated table (tests and tools). */
+/** Decode one message of the tables (`core.PodSpec`, …) on its own; a malformed one is a 400. */
 export function decodeMessage(name: string, buf: Buffer): Record<string, unknown> {
-  return message(name, buf, 0);
+  try { return message(name, new Wire(buf), buf.length, 0); } catch (e) { throw new HttpError(400, 'BadRequest', `malformed ${name}: ${reason(e)}`); }
 }
 
 function summary(buf: Buffer): string {
@@ -287,7 +317,7 @@ export function decodeProtobufObject(buf: Buffer): Record<string, unknown> {
   }
   if (buf.length === 4) throw new HttpError(400, 'BadRequest', 'the object provided is unrecognized: empty body');
   let env: Record<string, any>;
-  try { env = message('runtime.Unknown', buf.subarray(4), 0); } catch (e) {
+  try { const b = buf.subarray(4); env = message('runtime.Unknown', new Wire(b), b.length, 0); } catch (e) {
     throw new HttpError(400, 'BadRequest', `the object provided is unrecognized: ${reason(e)} (${summary(buf)})`);
   }
   const kind: string = env.typeMeta?.kind ?? '';
@@ -299,7 +329,8 @@ export function decodeProtobufObject(buf: Buffer): Record<string, unknown> {
   }
   if (env.contentEncoding) throw new HttpError(400, 'BadRequest', `${kind} in version "${apiVersion}" cannot be handled as a ${kind}: content encoding ${JSON.stringify(env.contentEncoding)} is not supported`);
   try {
-    const obj = message(schema, env.raw ?? Buffer.alloc(0), 0);
+    const raw: Buffer = env.raw ?? Buffer.alloc(0);
+    const obj = message(schema, new Wire(raw), raw.length, 0);
     return { apiVersion, kind, ...obj };
   } catch (e) {
     throw new HttpError(400, 'BadRequest', `${kind} in version "${apiVersion.includes('/') ? apiVersion.split('/')[1] : apiVersion}" cannot be handled as a ${kind}: ${reason(e)}`);
