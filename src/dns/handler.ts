@@ -61,9 +61,10 @@ export class DnsHandler {
   /**
    * Handle one query; reply(answer, ctx) is called at most once, synchronously for cluster names and
    * cached answers. The reply function and its context are passed apart so the hot path allocates
-   * no closure per query. msg must stay untouched until reply is called.
+   * no closure per query. msg must stay untouched until reply is called. Returns false when the
+   * packet is dropped (reply is never called), so a TCP connection can count its queries in flight.
    */
-  handle<C>(msg: Buffer, tcp: boolean, ipv6: boolean, reply: (b: Buffer, ctx: C) => void, ctx?: C): void {
+  handle<C>(msg: Buffer, tcp: boolean, ipv6: boolean, reply: (b: Buffer, ctx: C) => void, ctx?: C): boolean {
     const start = performance.now();
     // Hot path: a plain query for a name with a current compiled answer, read from the raw bytes.
     const t = this.answers;
@@ -72,7 +73,7 @@ export class DnsHandler {
       const out = t.respond(msg, e, tcp);
       this.opts.metrics?.request(tcp, ipv6, t.qtype, t.rcode(e), (performance.now() - start) / 1000);
       reply(out, ctx as C);
-      return;
+      return true;
     }
     const q = this.q;
     let rc: number;
@@ -81,17 +82,20 @@ export class DnsHandler {
     } catch {
       rc = RCODE.FORMERR;
     }
-    if (rc < 0) return; // not even an ID to answer to, or a response: drop
+    if (rc < 0) return false; // not even an ID to answer to, or a response: drop
     let out: Buffer | undefined;
     if (rc > 0) out = errorResponse(msg, q, rc, q.questionEnd > 12);
     else if (q.edns && q.ednsVersion > 0) out = errorResponse(msg, q, RCODE.BADVERS, true);
     if (out) {
       this.opts.metrics?.request(tcp, ipv6, q.qtype, out[3] & 0xf, (performance.now() - start) / 1000);
       reply(out, ctx as C);
-      return;
+      return true;
     }
     const m = this.opts.metrics;
+    let sent = false; // at most one reply, even when a failure comes after it
     const send = (b: Buffer, qtype: number): void => {
+      if (sent) return;
+      sent = true;
       m?.request(tcp, ipv6, qtype, b.length >= 4 ? b[3] & 0xf : 0, (performance.now() - start) / 1000);
       reply(b, ctx as C);
     };
@@ -102,6 +106,7 @@ export class DnsHandler {
       console.error(JSON.stringify({ level: 'error', component: 'dns', msg: 'query failed', qname: keyToName(q.key), qtype: q.qtype, error: String((e as Error)?.stack ?? e) }));
       send(errorResponse(msg, q, RCODE.SERVFAIL, true), q.qtype);
     }
+    return true;
   }
 
   private slow(msg: Buffer, q: Query, tcp: boolean, limit: number, send: (b: Buffer, qtype: number) => void): void {

@@ -131,3 +131,86 @@ export function lines(rrs: dnsPacket.Answer[] | undefined): string[] {
     return `${r.name} ${r.ttl} ${r.type} ${d}`;
   });
 }
+
+// ---------- the server as a process, and clients over the wire ----------
+
+export interface ServerStats { tcpConnections: number; panics: number; rss: number; hwm: number }
+export interface ServerProcess {
+  port: number;
+  pid: number;
+  /** Counters and memory (kB) of the server process; `gc` first runs a full collection. */
+  stats(gc?: boolean): Promise<ServerStats>;
+  /** Reset the process's peak RSS (VmHWM) so a later stats().hwm is the peak since now. */
+  resetPeak(): void;
+  /** Resolves with the exit code (null: killed) when the process ends. */
+  exited: Promise<number | null>;
+  stop(): Promise<void>;
+}
+
+/** Start testserver.ts (the test plan's index on 127.0.0.1, a free port) in a child process. */
+export async function spawnServer(opts: Record<string, unknown> = {}): Promise<ServerProcess> {
+  const { spawn } = await import('node:child_process');
+  const { writeFileSync } = await import('node:fs');
+  const { createInterface } = await import('node:readline');
+  const { fileURLToPath } = await import('node:url');
+  const script = fileURLToPath(new URL('./testserver.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', script, JSON.stringify(opts)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const lines = createInterface({ input: child.stdout! });
+  const waiting: ((l: string) => void)[] = [];
+  lines.on('line', (l) => waiting.shift()?.(l));
+  const next = (): Promise<string> => new Promise((resolve, reject) => {
+    waiting.push(resolve);
+    void exited.then((c) => reject(new Error(`DNS test server exited (${c})`)));
+  });
+  const { port } = JSON.parse(await next()) as { port: number };
+  return {
+    port, pid: child.pid!, exited,
+    async stats(gc = false) { const l = next(); child.stdin!.write(gc ? 'gc\n' : 'stats\n'); return JSON.parse(await l) as ServerStats; },
+    resetPeak() { writeFileSync(`/proc/${child.pid}/clear_refs`, '5'); },
+    async stop() { if (child.exitCode === null && child.signalCode === null) { child.stdin!.end(); const t = setTimeout(() => child.kill('SIGKILL'), 5000); await exited; clearTimeout(t); } },
+  };
+}
+
+/** A length-prefixed DNS message for TCP. */
+export function frame(b: Buffer): Buffer {
+  const l = Buffer.allocUnsafe(2);
+  l.writeUInt16BE(b.length);
+  return Buffer.concat([l, b]);
+}
+
+/** Ask over UDP; up to `tries` sends (loopback can drop under a flood) of `waitMs` each. Resolves null when nothing came back. */
+export async function udpAsk(port: number, msg: Buffer, tries = 3, waitMs = 1000): Promise<Buffer | null> {
+  const { createSocket } = await import('node:dgram');
+  const s = createSocket('udp4');
+  try {
+    for (let i = 0; i < tries; i++) {
+      const got = await new Promise<Buffer | null>((resolve) => {
+        const t = setTimeout(() => { s.off('message', on); resolve(null); }, waitMs);
+        const on = (m: Buffer): void => { if (m.length >= 2 && m.readUInt16BE(0) === msg.readUInt16BE(0)) { clearTimeout(t); s.off('message', on); resolve(m); } };
+        s.on('message', on);
+        s.send(msg, port, '127.0.0.1');
+      });
+      if (got) return got;
+    }
+    return null;
+  } finally { s.close(); }
+}
+
+/** Ask over a fresh TCP connection; resolves null when the server closes it or `waitMs` passes first. */
+export async function tcpAsk(port: number, msg: Buffer, waitMs = 2000): Promise<Buffer | null> {
+  const { connect } = await import('node:net');
+  return new Promise((resolve) => {
+    const sock = connect(port, '127.0.0.1');
+    let buf = Buffer.alloc(0);
+    const done = (b: Buffer | null): void => { clearTimeout(t); sock.destroy(); resolve(b); };
+    const t = setTimeout(() => done(null), waitMs);
+    sock.on('error', () => done(null));
+    sock.on('close', () => done(null));
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) done(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+    });
+    sock.write(frame(msg));
+  });
+}
