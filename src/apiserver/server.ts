@@ -8,7 +8,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { KUBE_VERSION, RESOURCES } from '../api/registry.js';
 import { openapiV2, openapiV3Document, openapiV3Index } from '../api/openapi.js';
@@ -149,8 +149,10 @@ function answerClientError(err: Error & { code?: string }, socket: net.Socket): 
   rawStatus(socket, 400, 'Bad Request', `malformed HTTP request: ${err.code ?? err.message}`, 'BadRequest');
 }
 
+/** Listen on a unix socket only root may connect to (connecting needs write permission on it). */
 async function listenOn(server: net.Server, path: string): Promise<void> {
   await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(path, () => { server.off('error', reject); resolve(); }); });
+  chmodSync(path, 0o600);
 }
 
 export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {

@@ -10,7 +10,7 @@
  * resumptions land on a live one.
  */
 import net from 'node:net';
-import { existsSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 
 const PROBE_EVERY_MS = 1000;
 const CONNECT_TIMEOUT_MS = 1000;
@@ -118,11 +118,13 @@ export async function runApiLb(o: ApiLbOptions): Promise<void> {
   if (existsSync(o.socket)) unlinkSync(o.socket);
   const unix = net.createServer(relayTo(sockPool));
   await new Promise<void>((resolve, reject) => { unix.once('error', reject); unix.listen(o.socket, resolve); });
+  chmodSync(o.socket, 0o600);
   if (o.secureSocket) {
     const secureSocket = o.secureSocket;
     if (existsSync(secureSocket)) unlinkSync(secureSocket);
     const secure = net.createServer(relayTo(tcpPool));
     await new Promise<void>((resolve, reject) => { secure.once('error', reject); secure.listen(secureSocket, resolve); });
+    chmodSync(secureSocket, 0o600);
   }
   setInterval(() => { tcpPool.probe(); sockPool.probe(); }, PROBE_EVERY_MS).unref();
   log('listening', { listen: o.listen, socket: o.socket, backends: o.backends, backendSockets: o.backendSockets });

@@ -7,7 +7,7 @@
  *   GET /healthz, /metrics, /pods
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readSync, statSync, unlinkSync } from 'node:fs';
 import http from 'node:http';
 import { dirname } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -222,6 +222,8 @@ export async function startServer(rt: PodRuntime, socketPath: string | undefined
     const s = http.createServer(handler);
     s.on('upgrade', upgrade);
     await new Promise<void>((r, j) => { s.once('error', j); s.listen(socketPath, () => r()); });
+    // exec, attach and logs of every pod on the node: root only.
+    chmodSync(socketPath, 0o600);
     servers.push(s);
   }
   if (healthzPort) {
