@@ -25,6 +25,7 @@ interface Seen { method: string; path: string; contentType: string }
 function recordingProxy(target: URL, ca: string, token: string, seen: Seen[]): Promise<http.Server> {
   const proxy = http.createServer((req, resp) => {
     seen.push({ method: req.method ?? '', path: req.url ?? '', contentType: String(req.headers['content-type'] ?? '') });
+    // PBK_DUMP=<dir> keeps each POST body (how the kubectl bodies in protobuf-fuzz.test.ts were captured).
     if (process.env.PBK_DUMP && req.method === 'POST') { const ch: Buffer[] = []; req.on('data', (c) => ch.push(c)); req.on('end', () => writeFileSync(`${process.env.PBK_DUMP}/${seen.length}.bin`, Buffer.concat(ch))); }
     const up = https.request({
       host: target.hostname, port: target.port, path: req.url, method: req.method, ca, servername: 'localhost', agent: false,

@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
+import { WireType } from '@bufbuild/protobuf/wire';
 import { MemoryStore } from '../store/memory.js';
 import { HttpError } from './errors.js';
 import { decodeMessage, decodeProtobufObject, MAX_DEPTH, PROTOBUF_MAGIC } from './protobuf.js';
@@ -53,8 +53,6 @@ const delimited = (num: number, b: Buffer) => Buffer.concat([tag(num, 2), varint
 
 /** Envelope fields of a kubectl body: [typeMeta bytes, raw object bytes]. */
 function split(body: Buffer): { typeMeta: Buffer; raw: Buffer } {
-  const w = new BinaryWriter();
-  void w;
   let pos = 4;
   const parts: Record<number, Buffer> = {};
   while (pos < body.length) {
