@@ -180,3 +180,49 @@ describe('a node out of pod addresses', { skip: !isRoot && 'needs root', concurr
     assert.equal(started.status!.podIP, victim.status!.podIP);
   });
 });
+
+describe('a node agent with every pod slot taken', { skip: !isRoot && 'needs root', concurrency: false }, () => {
+  let node: TestNode;
+  let dir: string;
+  let api: ApiServer;
+  let client: Client;
+  let kubelet: Kubelet | undefined;
+  before(async () => {
+    node = await createTestNode('wbmax');
+    dir = mkdtempSync(join(tmpdir(), 'svp-wbmax-'));
+    ({ api, client } = await apiOnSocket(dir));
+    kubelet = await startKubelet({
+      client, nodeName: 'node-a', nodeIP: '172.18.0.9', podCIDR: '10.244.7.0/24', dataDir: node.dataDir, clusterName: node.cluster,
+      socket: join(node.dataDir, 'kubelet', 'node-a.sock'), nodeNetns: node.netns, apiserverSocket: join(dir, 'api.sock'), maxPods: 2,
+    });
+  });
+  after(async () => {
+    await kubelet?.stop({ killPods: true }).catch(() => undefined);
+    client?.close();
+    await api?.close().catch(() => undefined);
+    await node?.cleanup();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('rejects a pod bound past --max-pods with OutOfpods, as the kubelet admits', { timeout: 60_000 }, async () => {
+    const n = await client.get<Node>(res('nodes'), undefined, 'node-a');
+    assert.deepEqual([n.status?.capacity?.pods, n.status?.allocatable?.pods], ['2', '2']);
+    const list = async () => (await client.list<Pod>(res('pods'), 'default')).items;
+    for (const name of ['a', 'b']) {
+      const p = makePod(name, [{ name: 'c', image: 'registry.k8s.io/pause' }]);
+      delete (p.metadata as { uid?: string }).uid;
+      await client.create(res('pods'), 'default', p);
+    }
+    await eventually(async () => (await list()).filter((p) => p.status?.phase === 'Running').length === 2 || undefined, 30_000, 'two pods running');
+    const extra = makePod('c', [{ name: 'c', image: 'registry.k8s.io/pause' }]);
+    delete (extra.metadata as { uid?: string }).uid;
+    await client.create(res('pods'), 'default', extra);
+    const rejected = await eventually(async () => (await list()).find((p) => p.metadata!.name === 'c' && p.status?.phase === 'Failed'), 20_000, 'pod c rejected');
+    assert.equal(rejected.status!.reason, 'OutOfpods');
+    assert.equal(rejected.status!.message, "Pod was rejected: Node didn't have enough resource: pods, requested: 1, used: 2, capacity: 2");
+    assert.equal(rejected.status!.podIP, undefined);
+    const ev = await eventually(async () => (await client.list<any>(res('events'), 'default')).items.find((e) => e.involvedObject?.name === 'c' && e.reason === 'OutOfpods'), 10_000, 'OutOfpods event');
+    assert.equal(ev.message, "Node didn't have enough resource: pods, requested: 1, used: 2, capacity: 2");
+    assert.equal((await list()).filter((p) => p.status?.phase === 'Running').length, 2);
+  });
+});

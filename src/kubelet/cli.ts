@@ -26,7 +26,13 @@ export function register(program: Command): void {
     .option('--cluster-domain <domain>', 'cluster domain', 'cluster.local')
     .option('--socket <path>', 'node agent API socket (logs, exec); default <data-dir>/kubelet/<node>.sock')
     .option('--healthz-port <port>', '/healthz and /metrics on 127.0.0.1 (0: off)', '10248')
-    .action(async (o: { nodeName: string; nodeIp: string; podCidr: string; dataDir: string; clusterName: string; kubeconfig?: string; clusterDns: string; clusterDomain: string; socket?: string; healthzPort: string }) => {
+    .option('--max-pods <n>', 'pods this node runs (status.allocatable.pods; more are rejected with OutOfpods)', '110')
+    .action(async (o: { nodeName: string; nodeIp: string; podCidr: string; dataDir: string; clusterName: string; kubeconfig?: string; clusterDns: string; clusterDomain: string; socket?: string; healthzPort: string; maxPods: string }) => {
+      const maxPods = Number(o.maxPods);
+      if (!Number.isInteger(maxPods) || maxPods < 1) {
+        log('invalid --max-pods: want a whole number of at least 1', { maxPods: o.maxPods });
+        process.exit(2);
+      }
       // Register the Node (Ready) first, with only the API client loaded; the pod runtime, the
       // socket server and the informers load afterwards. `svcplane up` starts node agents together
       // with the API server, so the kubeconfig may not be written yet.
@@ -35,13 +41,13 @@ export function register(program: Command): void {
       await waitForFile(kubeconfig);
       const client = Client.fromKubeconfig(kubeconfig);
       const socket = o.socket ?? `${o.dataDir}/kubelet/${o.nodeName}.sock`;
-      await registerNode(client, { nodeName: o.nodeName, nodeIP: o.nodeIp, podCIDR: o.podCidr, socket }, log);
+      await registerNode(client, { nodeName: o.nodeName, nodeIP: o.nodeIp, podCIDR: o.podCidr, socket, maxPods }, log);
       log('node registered', { node: o.nodeName });
       const { startKubelet } = await import('./kubelet.js');
       const k = await startKubelet({
         client, registered: true, nodeName: o.nodeName, nodeIP: o.nodeIp, podCIDR: o.podCidr, dataDir: o.dataDir,
         clusterName: o.clusterName, clusterDNS: o.clusterDns.split(',').filter(Boolean), clusterDomain: o.clusterDomain,
-        socket, healthzPort: Number(o.healthzPort) || undefined,
+        socket, healthzPort: Number(o.healthzPort) || undefined, maxPods,
       });
       // Pods keep running when the agent stops: a restarted agent adopts them.
       const exit = () => void k.stop().finally(() => process.exit(0));

@@ -11,9 +11,9 @@ import { Client } from '../client/rest.js';
 import { ApiError } from '../client/types.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { metrics } from './metrics.js';
-import { LEASE_DURATION_S, LEASE_NAMESPACE, LEASE_RENEW_MS, microTime, nodeStatus, type NodeIdentity } from './node.js';
+import { LEASE_DURATION_S, LEASE_NAMESPACE, LEASE_RENEW_MS, MAX_PODS, microTime, nodeStatus, type NodeIdentity } from './node.js';
 import { registerNode } from './register.js';
-import { PodRuntime } from './runtime.js';
+import { PodRuntime, qosClass } from './runtime.js';
 import { startServer, type KubeletServer } from './server.js';
 
 export const NODE_STATUS_MS = 30_000;
@@ -36,6 +36,8 @@ export interface KubeletOptions {
   apiserverSocket?: string;
   /** The Node was registered (and posted Ready) already by the caller. */
   registered?: boolean;
+  /** --max-pods: pod slots the Node reports, and more pods than this are rejected (default 110). */
+  maxPods?: number;
 }
 
 export interface Kubelet {
@@ -49,7 +51,8 @@ function log(msg: string, fields: Record<string, unknown> = {}): void {
 
 export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
   const client = o.client ?? Client.fromKubeconfig(o.kubeconfig);
-  const id: NodeIdentity = { nodeName: o.nodeName, nodeIP: o.nodeIP, podCIDR: o.podCIDR, socket: o.socket };
+  const id: NodeIdentity = { nodeName: o.nodeName, nodeIP: o.nodeIP, podCIDR: o.podCIDR, socket: o.socket, maxPods: o.maxPods };
+  const maxPods = o.maxPods ?? MAX_PODS;
   const recorder = new EventRecorder(client, 'kubelet', o.nodeName);
   const queue = new WorkQueue(`kubelet-${o.nodeName}`, (key, err) => log('pod sync failed', { pod: key, err: String((err as Error).message ?? err) }));
   const services = new Informer<Service>(client, res('services'));
@@ -136,6 +139,19 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
     }
     const phase = pod.status?.phase;
     if ((phase === 'Succeeded' || phase === 'Failed') && !runtime.has(uid)) return;
+    if (!runtime.has(uid)) {
+      // Admission (lifecycle.NewPredicateAdmitHandler): a pod bound past the node's pod slots —
+      // the scheduler never does it, a pod with spec.nodeName set by hand can — is rejected.
+      // Pods still terminating hold their slot, as they do for the scheduler.
+      const used = runtime.uids().filter((u) => !['Succeeded', 'Failed'].includes(runtime.status(u)?.phase ?? '')).length;
+      if (used + 1 > maxPods) {
+        const message = `Node didn't have enough resource: pods, requested: 1, used: ${used}, capacity: ${maxPods}`;
+        recorder.event(pod, 'Warning', 'OutOfpods', message);
+        await client.patch(res('pods'), ns, name, { status: { phase: 'Failed', reason: 'OutOfpods', message: `Pod was rejected: ${message}`, qosClass: qosClass(pod) } }, 'merge', 'status')
+          .catch((e) => { if (!(e instanceof ApiError && e.code === 404)) throw e; });
+        return;
+      }
+    }
     if (!seenAt.has(uid)) seenAt.set(uid, Date.now());
     // A pod whose sandbox cannot be built still reports ContainerCreating (and is retried).
     let failed: unknown;

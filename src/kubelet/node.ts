@@ -12,6 +12,7 @@ export const SOCKET_ANNOTATION = 'svcplane.io/kubelet-socket';
 export const LEASE_NAMESPACE = 'kube-node-lease';
 export const LEASE_DURATION_S = 40;
 export const LEASE_RENEW_MS = 10_000;
+/** The kubelet's --max-pods default: status.capacity/allocatable.pods, and its admission limit. */
 export const MAX_PODS = 110;
 
 export interface NodeIdentity {
@@ -19,6 +20,8 @@ export interface NodeIdentity {
   nodeIP: string;
   podCIDR: string;
   socket?: string;
+  /** --max-pods (default 110). */
+  maxPods?: number;
 }
 
 function osImage(): string {
@@ -54,7 +57,7 @@ export function nodeObject(id: NodeIdentity, prev?: Node): Node {
     'kubernetes.io/arch': process.arch === 'x64' ? 'amd64' : process.arch, 'kubernetes.io/hostname': id.nodeName, 'kubernetes.io/os': 'linux',
     ...(id.nodeName.endsWith('-control-plane') ? { 'node-role.kubernetes.io/control-plane': '' } : {}),
   };
-  const resources = { cpu: String(os.cpus().length), memory: memKi, pods: String(MAX_PODS), 'ephemeral-storage': '10Gi' };
+  const resources = { cpu: String(os.cpus().length), memory: memKi, pods: String(id.maxPods ?? MAX_PODS), 'ephemeral-storage': '10Gi' };
   return {
     apiVersion: 'v1', kind: 'Node',
     metadata: {
@@ -69,7 +72,7 @@ export function nodeObject(id: NodeIdentity, prev?: Node): Node {
 }
 
 export function nodeStatus(id: NodeIdentity, prev: NodeCondition[] | undefined, ready: boolean, resources?: Record<string, string>): Node['status'] {
-  const res = resources ?? { cpu: String(os.cpus().length), memory: `${Math.floor(os.totalmem() / 1024)}Ki`, pods: String(MAX_PODS), 'ephemeral-storage': '10Gi' };
+  const res = resources ?? { cpu: String(os.cpus().length), memory: `${Math.floor(os.totalmem() / 1024)}Ki`, pods: String(id.maxPods ?? MAX_PODS), 'ephemeral-storage': '10Gi' };
   return {
     capacity: res,
     allocatable: res,
