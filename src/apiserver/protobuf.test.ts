@@ -124,6 +124,11 @@ describe('protobuf request bodies', () => {
     assert.deepEqual(decodeMessage('core.ServicePort', Buffer.concat([unknown, int(3, 80)])), { port: 80 });
   });
 
+  it('padded (non-canonical) varints up to 10 bytes are read as Go reads them', () => {
+    const pad = (n: number) => Buffer.from([0x80 | n, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00]);
+    assert.deepEqual(decodeMessage('core.ServicePort', Buffer.concat([pad(3 << 3), pad(80), Buffer.from([0x0a]), pad(1), Buffer.from('x')])), { port: 80, name: 'x' });
+  });
+
   it('malformed bodies are a 400 with the Go decoder\'s words', () => {
     const dep = (raw: Buffer) => rejection(envelope('apps/v1', 'Deployment', raw));
     const overlong = Buffer.concat([Buffer.alloc(10, 0xff), Buffer.from([1])]);

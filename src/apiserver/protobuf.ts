@@ -85,14 +85,25 @@ class Wire {
   readonly r: BinaryReader;
   constructor(readonly buf: Buffer) { this.r = new BinaryReader(buf); }
 
+  /**
+   * Did the varint that started at `start` (BinaryReader's uint32 keeps its low 32 bits) have
+   * nothing above them? Padded encodings (0x80 … 0x00) of a small value do, as Go accepts.
+   */
+  fits32(start: number): boolean {
+    const used = this.r.pos - start;
+    if (used < 5) return true;
+    if (this.buf[start + 4]! & 0x70) return false;
+    for (let i = start + 5; i < this.r.pos; i++) if (this.buf[i]! & 0x7f) return false;
+    return true;
+  }
+
   /** A tag, as upstream's loop checks it: at most a uint32, field number ≥ 1, no end group. */
   tag(msg: string): [number, number] {
     const start = this.r.pos;
     const v = this.r.uint32();
-    const used = this.r.pos - start;
     const fieldNo = v >>> 3;
     const wt = v & 7;
-    if (used > 5 || (used === 5 && this.buf[this.r.pos - 1]! > 0x0f) || fieldNo <= 0) throw new DecodeError(`proto: ${messageName(msg)}: illegal tag ${fieldNo} (wire type ${wt})`);
+    if (!this.fits32(start) || fieldNo <= 0) throw new DecodeError(`proto: ${messageName(msg)}: illegal tag ${fieldNo} (wire type ${wt})`);
     if (wt === WireType.EndGroup) throw new DecodeError(`proto: ${messageName(msg)}: wiretype end group for non-group`);
     return [fieldNo, wt];
   }
@@ -104,10 +115,9 @@ class Wire {
   enter(end: number): number {
     const start = this.r.pos;
     const n = this.r.uint32();
-    const used = this.r.pos - start;
-    if (used > 5 || (used === 5 && this.buf[this.r.pos - 1]! > 0x0f)) {
+    if (!this.fits32(start)) {
       // Over 32 bits: either negative (bit 63 set, 10 bytes) or past any body we accept.
-      throw new DecodeError(used === 10 && (this.buf[this.r.pos - 1]! & 1) ? 'proto: negative length found during unmarshaling' : 'unexpected EOF');
+      throw new DecodeError(this.r.pos - start === 10 && (this.buf[this.r.pos - 1]! & 1) ? 'proto: negative length found during unmarshaling' : 'unexpected EOF');
     }
     if (this.r.pos + n > end) throw EOF();
     return this.r.pos + n;
@@ -157,7 +167,7 @@ class Wire {
           if (r.pos >= end) throw EOF();
           const start = r.pos;
           const v = r.uint32();
-          if (r.pos - start > 5 || (v >>> 3) <= 0) throw new DecodeError(`proto: ${messageName(msg)}: illegal tag ${v >>> 3} (wire type ${v & 7})`);
+          if (!this.fits32(start) || (v >>> 3) <= 0) throw new DecodeError(`proto: ${messageName(msg)}: illegal tag ${v >>> 3} (wire type ${v & 7})`);
           const w = v & 7;
           if (w === WireType.StartGroup) open++;
           else if (w === WireType.EndGroup) open--;
