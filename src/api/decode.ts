@@ -5,7 +5,9 @@
  * out of its int32/int64 range or with a fraction, a bad base64 `[]byte`, a malformed
  * Quantity or Time is an error worded as Go's (`json: cannot unmarshal string into Go struct
  * field DeploymentSpec.spec.replicas of type int32`). Unknown fields are reported (for
- * fieldValidation), not removed. Pure: no I/O.
+ * fieldValidation), not removed. Nulls become what Go's decode leaves: a struct field is dropped,
+ * a list item or map value becomes its type's zero value (the object is changed in place).
+ * Pure: no I/O.
  *
  * JSON.parse loses how a number was written (`1.0`, `1e10`, `9007199254740993`), which is what
  * Go's errors print and what decides an integer's validity; `parseJSON` keeps the literal text
@@ -332,6 +334,21 @@ export function goTimeError(s: string, micro: boolean): string | undefined {
   return undefined;
 }
 
+/**
+ * What Go leaves for a null list item or map value: the element type's zero value (a struct
+ * `{}`, `""`, 0, false), so the rest of the server never meets a null where a value belongs.
+ */
+function zeroOf(k: GoKind): unknown {
+  switch (k.k) {
+    case 'struct': return {};
+    case 'string': case 'bytes': return '';
+    case 'int': case 'intstr': return 0;
+    case 'quantity': return '0';
+    case 'bool': return false;
+    default: return null;
+  }
+}
+
 function walk(v: unknown, k: GoKind, ctx: Ctx, lit: string | undefined): void {
   if (ctx.err || v === null) return;
   switch (k.k) {
@@ -364,7 +381,8 @@ function walk(v: unknown, k: GoKind, ctx: Ctx, lit: string | undefined): void {
       const lits = literals.get(v);
       for (let i = 0; i < v.length && !ctx.err; i++) {
         const x = v[i];
-        if (x === null || (typeof x !== 'object' && ik.k === 'any')) continue;
+        if (x === null) { v[i] = zeroOf(ik); continue; }
+        if (typeof x !== 'object' && ik.k === 'any') continue;
         ctx.path.push(`[${i}]`);
         walk(x, ik, ctx, lits?.get(String(i)));
         ctx.path.pop();
@@ -377,7 +395,7 @@ function walk(v: unknown, k: GoKind, ctx: Ctx, lit: string | undefined): void {
       const lits = literals.get(v);
       for (const key in v as Obj) {
         const x = (v as Obj)[key];
-        if (x === null) continue;
+        if (x === null) { (v as Obj)[key] = zeroOf(vk); continue; }
         ctx.path.push(`.${key}`);
         walk(x, vk, ctx, lits?.get(key));
         ctx.path.pop();
@@ -392,7 +410,8 @@ function walk(v: unknown, k: GoKind, ctx: Ctx, lit: string | undefined): void {
       for (const key in v as Obj) {
         if (!Object.prototype.hasOwnProperty.call(k.props, key)) { ctx.unknown.push(ctx.path.join('') + `.${key}`); continue; }
         const x = (v as Obj)[key];
-        if (x === null) continue;
+        // null leaves a Go field at its zero value, which the re-encoded object omits.
+        if (x === null) { delete (v as Obj)[key]; continue; }
         ctx.struct = k.name; ctx.fields.push(key); ctx.path.push(`.${key}`);
         walk(x, kindOf(k.props[key]), ctx, lits?.get(key));
         ctx.path.pop(); ctx.fields.pop(); ctx.struct = outer;

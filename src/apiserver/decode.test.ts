@@ -138,6 +138,11 @@ describe('API server decodes as kube-apiserver', () => {
     await refused(send('GET', `${DEPLOY}?limit=abc`), 400, 'strconv.ParseInt: parsing "abc": invalid syntax');
     assert.equal((await send('GET', `${DEPLOY}?limit=9223372036854775807`)).status, 200);
     await refused(send('DELETE', `${DEPLOY}/web?gracePeriodSeconds=1e3`), 400, 'strconv.ParseInt: parsing "1e3": invalid syntax');
+    // Dot segments would resolve to the namespace itself: refused, nothing deleted.
+    await refused(send('DELETE', `${NS}/services/%2e%2e`), 400, 'Name parameter invalid: "..": may not be \'..\'');
+    await refused(send('DELETE', `${NS}/services/..`), 400, 'Name parameter invalid: "..": may not be \'..\'');
+    await refused(send('GET', `${NS}/configmaps/a%2Fb`), 400, 'Name parameter invalid: "a/b": may not contain \'/\'');
+    assert.equal((await send('GET', '/api/v1/namespaces/default')).json.status.phase, 'Active');
     await refused(send('DELETE', `${DEPLOY}/web`, { gracePeriodSeconds: 'x' }), 400, 'json: cannot unmarshal string into Go struct field DeleteOptions.gracePeriodSeconds of type int64');
   });
 

@@ -166,6 +166,28 @@ function listOpts(q: URLSearchParams) {
   };
 }
 
+/** apimachinery's IsValidPathSegmentName: why a name cannot be a path segment, or undefined. */
+function pathSegmentProblem(name: string): string | undefined {
+  if (name === '.' || name === '..') return `may not be '${name}'`;
+  for (const c of ['/', '%']) if (name.includes(c)) return `may not contain '${c}'`;
+  return undefined;
+}
+
+/**
+ * A request path with `.` or `..` segments (raw or percent-encoded): WHATWG URL parsing would
+ * resolve them and address another resource (`…/services/%2e%2e` is the namespace), so they are
+ * refused first, with the registry's words for a name that cannot be a key segment.
+ */
+export function checkDotSegments(rawUrl: string | undefined): void {
+  const path = (rawUrl ?? '/').split('?')[0]!;
+  if (!/(^|\/)(\.|%2e){1,2}(\/|$)/i.test(path)) return;
+  for (const seg of path.split('/')) {
+    let d = seg;
+    try { d = decodeURIComponent(seg); } catch { /* refused later as a bad escape */ }
+    if (d === '.' || d === '..') throw badRequest(`Name parameter invalid: ${JSON.stringify(d)}: may not be '${d}'`);
+  }
+}
+
 /** Handle a plain HTTP request for a resource. */
 export async function handleResource(r: ResourceRequest): Promise<void> {
   const { req, resp, info, namespace, name, subresource, storage } = r;
@@ -173,6 +195,9 @@ export async function handleResource(r: ResourceRequest): Promise<void> {
   const method = req.method ?? 'GET';
   const format = negotiate(req.headers.accept);
   if (info.namespaced && namespace === undefined && name !== undefined) throw notFound(info, name);
+  // As the registry's key functions: a name that is no single path segment names nothing.
+  const nameProblem = name === undefined ? undefined : pathSegmentProblem(name);
+  if (nameProblem) throw badRequest(`Name parameter invalid: ${JSON.stringify(name)}: ${nameProblem}`);
 
   if (subresource && info.kind === 'Pod' && POD_STREAMS.has(subresource)) {
     return proxyToKubelet(req, resp, undefined, undefined, storage, namespace!, name!, subresource, r.url);

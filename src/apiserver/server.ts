@@ -21,7 +21,7 @@ import { ensurePki, writeKubeconfigs } from './pki.js';
 import { bootstrap } from './bootstrap.js';
 import { ApiMetrics } from './metrics.js';
 import { sendBody } from './content.js';
-import { handleResource, handleUpgrade, route, verbOf } from './handlers.js';
+import { checkDotSegments, handleResource, handleUpgrade, route, verbOf } from './handlers.js';
 import { serveFastGet } from './fast-path.js';
 import { bearerMatches, clientCertVerified } from './authn.js';
 
@@ -186,6 +186,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     if (!authed && !PUBLIC_PATHS.has(path)) {
       return sendBody(resp, 401, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
     }
+    checkDotSegments(req.url);
     const parts = splitPath(path);
     if (parts[0] === 'api' || parts[0] === 'apis') {
       const accept = req.headers.accept ?? '';
