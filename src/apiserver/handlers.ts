@@ -136,6 +136,16 @@ function sendObject(r: ResourceRequest, code: number, obj: KubeObject, format: F
   sendBody(r.resp, code, r.storage.jsonOf(obj) ?? obj, format, headers);
 }
 
+/**
+ * The answer to a write that is stored: rendering it in the negotiated format must not turn an
+ * acknowledged write into an error, so a failure to render falls back to the stored JSON.
+ */
+function sendWritten(r: ResourceRequest, code: number, obj: KubeObject, format: Format, headers: Record<string, string>): void {
+  try { sendObject(r, code, obj, format, headers); } catch {
+    if (!r.resp.headersSent) sendBody(r.resp, code, r.storage.jsonOf(obj) ?? JSON.stringify(obj));
+  }
+}
+
 function deleteOptions(q: URLSearchParams, body: Buffer): DeleteOpts {
   let d: Obj = {};
   if (body.length) {
@@ -227,20 +237,20 @@ export async function handleResource(r: ResourceRequest): Promise<void> {
       if (!info.verbs.includes('create')) throw methodNotAllowed();
       const body = decodeObjectBody(await readBody(req), req.headers['content-type']) as KubeObject;
       const created = await storage.create(info, namespace, body, { ...writeOpts(q, undefined, warnings), bodyOwned: true });
-      return sendObject(r, 201, created, format, warningHeaders(warnings));
+      return sendWritten(r, 201, created, format, warningHeaders(warnings));
     }
     case 'PUT': {
       if (!name) throw methodNotAllowed();
       const body = decodeObjectBody(await readBody(req), req.headers['content-type']) as KubeObject;
       const updated = await storage.update(info, namespace, name, body, writeOpts(q, subresource, warnings));
-      return sendObject(r, 200, updated, format, warningHeaders(warnings));
+      return sendWritten(r, 200, updated, format, warningHeaders(warnings));
     }
     case 'PATCH': {
       if (!name) throw methodNotAllowed();
       const kind = patchKind(req.headers['content-type']);
       const body = decodePatchBody(await readBody(req), kind);
       const patched = await storage.patch(info, namespace, name, kind, body, writeOpts(q, subresource, warnings));
-      return sendObject(r, 200, patched, format, warningHeaders(warnings));
+      return sendWritten(r, 200, patched, format, warningHeaders(warnings));
     }
     case 'DELETE': {
       const d = deleteOptions(q, await readBody(req));
