@@ -7,12 +7,11 @@
  * queries over UDP and fresh TCP connections are answered throughout.
  */
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
 import * as dnsPacket from 'dns-packet';
-import { decode, encodeQuery, frame, spawnServer, tcpAsk, udpAsk, type ServerProcess } from './testdata.js';
+import { decode, encodeQuery, frame, listenPair, spawnServer, tcpAsk, udpAsk, type ServerProcess } from './testdata.js';
 
 const NAME = 'myapp.default.svc.cluster.local';
 /** CoreDNS's default read timeout for DNS over TCP (core/dnsserver/server.go). */
@@ -170,10 +169,9 @@ test('queries in flight per connection are capped: a slow upstream never sees mo
     most = Math.max(most, ++outstanding);
     setTimeout(() => { outstanding--; send(answer(q)); }, DELAY);
   };
-  const udp = createSocket('udp4');
-  await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
+  const { udp, tcp, port } = await listenPair();
   udp.on('message', (m, ri) => slow(m, (b) => udp.send(b, ri.port, ri.address)));
-  const tcp = createServer((s) => {
+  tcp.on('connection', (s) => {
     let buf = Buffer.alloc(0);
     s.on('error', () => {});
     s.on('data', (d) => {
@@ -184,9 +182,8 @@ test('queries in flight per connection are capped: a slow upstream never sees mo
       }
     });
   });
-  await new Promise<void>((r) => tcp.listen(udp.address().port, '127.0.0.1', () => r()));
   t.after(() => { udp.close(); tcp.close(); });
-  const srv = await spawnServer({ upstreams: [`127.0.0.1:${udp.address().port}`], cacheTTL: 0, tcp: { maxInflight: CAP } });
+  const srv = await spawnServer({ upstreams: [`127.0.0.1:${port}`], cacheTTL: 0, tcp: { maxInflight: CAP } });
   t.after(() => srv.stop());
 
   const sock = await open(srv.port);

@@ -134,7 +134,7 @@ export function lines(rrs: dnsPacket.Answer[] | undefined): string[] {
 
 // ---------- the server as a process, and clients over the wire ----------
 
-export interface ServerStats { tcpConnections: number; panics: number; rss: number; hwm: number }
+export interface ServerStats { tcpConnections: number; panics: number; heap: number; ext: number; compiled: number; rss: number; hwm: number }
 export interface ServerProcess {
   port: number;
   pid: number;
@@ -213,4 +213,20 @@ export async function tcpAsk(port: number, msg: Buffer, waitMs = 2000): Promise<
     });
     sock.write(frame(msg));
   });
+}
+
+/** A UDP socket and a TCP server on one loopback port (for fake upstreams); retried when TCP finds the port taken. */
+export async function listenPair(): Promise<{ udp: import('node:dgram').Socket; tcp: import('node:net').Server; port: number }> {
+  const { createSocket } = await import('node:dgram');
+  const { createServer } = await import('node:net');
+  for (let attempt = 0; ; attempt++) {
+    const udp = createSocket('udp4');
+    await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
+    const tcp = createServer();
+    const port = udp.address().port;
+    const err = await new Promise<Error | null>((r) => { tcp.once('error', r); tcp.listen(port, '127.0.0.1', () => { tcp.off('error', r); r(null); }); });
+    if (!err) return { udp, tcp, port };
+    udp.close();
+    if (attempt >= 10) throw err;
+  }
 }

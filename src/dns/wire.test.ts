@@ -147,3 +147,28 @@ test('an answer over 64 KB (thousands of endpoints) is cut with TC, not failed',
   assert.ok(r.answers!.length > 3000 && r.answers!.length < 5000, `${r.answers!.length} answers`);
   assert.ok(raw.length <= 65535);
 });
+
+test('messageEnd: a message whose every section parses, names with earlier pointers only; -1 otherwise', async () => {
+  const { messageEnd } = await import('./wire.js');
+  const ok = dnsPacket.encode({ type: 'response', id: 1, questions: [{ name: 'a.example.com', type: 'A', class: 'IN' }], answers: [{ type: 'A', name: 'a.example.com', ttl: 60, data: '192.0.2.1' }] });
+  assert.equal(messageEnd(ok), ok.length);
+  assert.equal(messageEnd(Buffer.concat([ok, Buffer.from('trailing')])), ok.length, 'bytes past the last record are not part of it');
+  const withAnswer = (name: number[]): Buffer => {
+    const h = Buffer.from(ok.subarray(0, 31)); // header and question (a.example.com A IN)
+    return Buffer.concat([h, Buffer.from([...name, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1])]);
+  };
+  const back = withAnswer([0xc0, 12]);
+  assert.equal(messageEnd(back), back.length, 'a pointer back at the question');
+  assert.equal(messageEnd(withAnswer([0xc0, 31])), -1, 'a pointer at itself');
+  assert.equal(messageEnd(withAnswer([1, 0x61, 0xc0, 31])), -1, 'a loop through a label');
+  assert.equal(messageEnd(withAnswer([0xc0, 200])), -1, 'a pointer forward');
+  assert.equal(messageEnd(withAnswer([0x40, 1])), -1, 'a reserved label type');
+  const counts = Buffer.from(ok);
+  counts.writeUInt16BE(2, 6);
+  assert.equal(messageEnd(counts), -1, 'more answers counted than present');
+  const cut = ok.subarray(0, ok.length - 1);
+  assert.equal(messageEnd(cut), -1, 'record data past the end');
+  const long = Buffer.concat([Buffer.from(ok.subarray(0, 12)), ...Array.from({ length: 4 }, () => Buffer.from([63, ...Buffer.alloc(63, 0x62)])), Buffer.from([0, 0, 1, 0, 1])]);
+  long.writeUInt16BE(0, 6);
+  assert.equal(messageEnd(long), -1, 'a name over 255 bytes');
+});

@@ -388,6 +388,56 @@ export function skipName(buf: Buffer, off: number): number {
   }
 }
 
+/**
+ * Check a name at off the way a decoder that follows it would: labels of at most 63 bytes, at most
+ * 255 bytes in all, compression pointers only to earlier bytes (so no loops) and only to names that
+ * check too. Returns the offset after the name where it lies, or -1.
+ */
+function checkName(buf: Buffer, off: number): number {
+  let end = -1;
+  let total = 0;
+  for (let at = off, jumps = 0; ;) {
+    if (at >= buf.length) return -1;
+    const len = buf[at];
+    if (len === 0) return end < 0 ? at + 1 : end;
+    if ((len & 0xc0) === 0xc0) {
+      if (at + 2 > buf.length) return -1;
+      const to = buf.readUInt16BE(at) & 0x3fff;
+      if (to >= at || ++jumps > 127) return -1;
+      if (end < 0) end = at + 2;
+      at = to;
+      continue;
+    }
+    if (len > MAX_LABEL) return -1; // the 01 and 10 label types are not in use
+    total += 1 + len;
+    if (total + 1 > MAX_NAME || at + 1 + len > buf.length) return -1;
+    at += 1 + len;
+  }
+}
+
+/**
+ * The length of the DNS message at the start of buf when every section parses (header counts met,
+ * names checked by checkName, record data within the message), else -1. Bytes past it are not
+ * part of the message. Upstream answers are checked with it before they are relayed or cached, as
+ * CoreDNS's forward plugin unpacks them (a reply it cannot unpack is an error, not an answer).
+ */
+export function messageEnd(buf: Buffer): number {
+  if (buf.length < HEADER_LEN) return -1;
+  let off = HEADER_LEN;
+  for (let i = buf.readUInt16BE(4); i > 0; i--) {
+    off = checkName(buf, off);
+    if (off < 0 || off + 4 > buf.length) return -1;
+    off += 4;
+  }
+  for (let i = buf.readUInt16BE(6) + buf.readUInt16BE(8) + buf.readUInt16BE(10); i > 0; i--) {
+    off = checkName(buf, off);
+    if (off < 0 || off + 10 > buf.length) return -1;
+    off += 10 + buf.readUInt16BE(off + 8);
+    if (off > buf.length) return -1;
+  }
+  return off;
+}
+
 /** Where each record's TTL sits in a message, with its type and value (OPT excluded). */
 export interface RecordInfo { section: 0 | 1 | 2; type: number; ttlAt: number; ttl: number; rdataAt: number; rdlen: number }
 

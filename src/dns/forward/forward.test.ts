@@ -2,7 +2,7 @@
  * Forwarding against a real upstream on loopback (a small dns-packet server over UDP and TCP):
  * relaying, 0x20, caching (positive and negative, TTLs counting down), TCP and TC retry,
  * failover, a dead upstream answered SERVFAIL fast, the concurrency cap, ExternalName targets and
- * reverse names falling through.
+ * reverse names falling through, upstream answers that do not parse.
  */
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
@@ -37,14 +37,16 @@ function answer(q: dnsPacket.DecodedPacket, tcp: boolean): Buffer {
   return dnsPacket.encode({ type: 'response', id: q.id, flags, questions: q.questions, answers, authorities: answers.length || rcode === 'NOERROR' ? [] : [soa] } as any);
 }
 
-async function startUpstream(opts: { silent?: boolean } = {}): Promise<Upstream> {
+/** `mangle` rewrites every answer before it is sent. */
+async function startUpstream(opts: { silent?: boolean; mangle?: (a: Buffer) => Buffer } = {}): Promise<Upstream> {
+  const mangle = opts.mangle ?? ((a: Buffer) => a);
   const u: Upstream = { port: 0, queries: [], delayMs: 0, close: async () => {} };
   const udp: Socket = createSocket('udp4');
   udp.on('message', (m, r) => {
     const q = decode(m);
     u.queries.push({ name: q.questions![0].name, type: q.questions![0].type, tcp: false });
     if (opts.silent) return;
-    setTimeout(() => udp.send(answer(q, false), r.port, r.address), u.delayMs);
+    setTimeout(() => udp.send(mangle(answer(q, false)), r.port, r.address), u.delayMs);
   });
   await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
   u.port = udp.address().port;
@@ -53,7 +55,7 @@ async function startUpstream(opts: { silent?: boolean } = {}): Promise<Upstream>
     s.on('data', (d) => {
       const q = decode(d.subarray(2));
       u.queries.push({ name: q.questions![0].name, type: q.questions![0].type, tcp: true });
-      const a = answer(q, true);
+      const a = mangle(answer(q, true));
       const len = Buffer.alloc(2); len.writeUInt16BE(a.length);
       s.end(Buffer.concat([len, a]));
     });
@@ -217,4 +219,27 @@ test('identical questions in flight share one upstream query; each client gets i
   const da = decode(a!), db = decode(b!);
   assert.deepEqual([da.id, da.questions?.[0].name, (da.answers?.[0] as any).data], [1, 'www.example.com', '192.0.2.10']);
   assert.deepEqual([db.id, db.questions?.[0].name, (db.answers?.[0] as any).data], [2, 'WWW.EXAMPLE.COM', '192.0.2.10']);
+});
+
+test('an upstream answer that does not parse is no answer (SERVFAIL, as CoreDNS fails to unpack it); bytes past the last record are not relayed', async (t) => {
+  const counts = await startUpstream({ mangle: (a) => { const b = Buffer.from(a); b.writeUInt16BE(b.readUInt16BE(6) + 5, 6); return b; } });
+  const loop = await startUpstream({ mangle: (a) => Buffer.concat([a.subarray(0, 6), Buffer.from([0, 1, 0, 0, 0, 0]), a.subarray(12, 33), Buffer.from([0xc0, 33, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 1, 2, 3, 4])]) });
+  const tail = await startUpstream({ mangle: (a) => Buffer.concat([a, Buffer.from('junk after the records')]) });
+  t.after(async () => { await counts.close(); await loop.close(); await tail.close(); });
+  for (const up of [counts, loop]) {
+    const { handler, forwarder } = setup([up.port], { timeoutMs: 600 });
+    t.after(() => forwarder.close());
+    for (const tcp of [false, true]) {
+      const raw = (await askRaw(handler, encodeQuery('www.example.com', 'A', { id: 5 }), tcp, 3000))!;
+      const r = decode(raw);
+      assert.equal(r.rcode, 'SERVFAIL', `${tcp ? 'TCP' : 'UDP'}: ${raw.toString('hex')}`);
+      assert.equal(r.answers?.length, 0);
+    }
+    assert.ok(up.queries.length >= 2, 'the upstream was asked');
+  }
+  const { handler, forwarder } = setup([tail.port]);
+  t.after(() => forwarder.close());
+  const raw = (await askRaw(handler, encodeQuery('www.example.com', 'A', { id: 6 })))!;
+  assert.deepEqual(lines(decode(raw).answers), ['www.example.com 120 A 192.0.2.10']);
+  assert.ok(!raw.includes('junk'), 'relayed without the trailing bytes');
 });

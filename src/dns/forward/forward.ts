@@ -10,7 +10,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { connect } from 'node:net';
 import { isIP } from 'node:net';
 import * as dnsPacket from 'dns-packet';
-import { FLAG_TC, skipName } from '../wire.js';
+import { FLAG_TC, messageEnd, skipName } from '../wire.js';
 import type { Upstream } from './resolv.js';
 
 /** SERVFAIL after this long without an answer (CoreDNS waits up to 5 s; clients retry after 5 s too, so answer first). */
@@ -143,7 +143,10 @@ export class Forwarder {
     // The answer must repeat our question (name case-insensitively), or it is not ours.
     if (m.length < 12 + p.question.length || !sameQuestion(m.subarray(12, 12 + p.question.length), p.question)) return;
     if (!(m[2] & 0x80)) return;
-    p.resolve(Buffer.from(m));
+    // A reply that does not parse is no answer (CoreDNS: an unpack error; the attempt times out or the next upstream is asked).
+    const end = messageEnd(m);
+    if (end < 0) return;
+    p.resolve(Buffer.from(m.subarray(0, end)));
   }
 
   private udpExchange(up: Upstream, msg: Buffer, question: Buffer, ms: number): Promise<Buffer | null> {
@@ -181,8 +184,9 @@ export class Forwarder {
         const n = buf.readUInt16BE(0);
         if (buf.length < 2 + n) return;
         const m = Buffer.from(buf.subarray(2, 2 + n));
-        if (m.length < 12 + question.length || !sameQuestion(m.subarray(12, 12 + question.length), question)) return done(null);
-        done(m);
+        if (m.length < 12 + question.length || !sameQuestion(m.subarray(12, 12 + question.length), question) || !(m[2] & 0x80)) return done(null);
+        const end = messageEnd(m);
+        done(end < 0 ? null : m.subarray(0, end));
       });
       sock.on('close', () => done(null));
     });
