@@ -244,3 +244,33 @@ test('idle timeout: a connection quiet after its answer is closed after the idle
   const at = await within(c, IDLE + 3000, 'idle connection closed');
   assert.ok(at - answered >= IDLE - 50 && at - answered <= IDLE + 1500, `closed ${at - answered} ms after the answer`);
 });
+
+test('a client that shuts its side after its queries still gets every answer, a forwarded one included, then the server closes', async (t) => {
+  const { udp, tcp, port } = await listenPair();
+  const answer = (q: Buffer): Buffer => {
+    const p = dnsPacket.decode(q);
+    return dnsPacket.encode({ type: 'response', id: p.id, flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE, questions: p.questions, answers: [{ type: 'A', name: p.questions![0].name, ttl: 60, data: '192.0.2.9' }] });
+  };
+  udp.on('message', (m, ri) => setTimeout(() => udp.send(answer(m), ri.port, ri.address), 100));
+  tcp.on('connection', (s) => {
+    s.on('error', () => {});
+    s.on('data', (d) => setTimeout(() => { if (!s.destroyed) s.end(frame(answer(d.subarray(2)))); }, 100));
+  });
+  t.after(() => { udp.close(); tcp.close(); });
+  const srv = await spawnServer({ upstreams: [`127.0.0.1:${port}`] });
+  t.after(() => srv.stop());
+  const s = await open(srv.port);
+  const chunks: Buffer[] = [];
+  s.on('data', (d) => chunks.push(d));
+  const c = closed(s);
+  s.end(Buffer.concat([frame(encodeQuery('www.example.com', 'A', { id: 1 })), frame(encodeQuery(NAME, 'A', { id: 2 }))]));
+  await within(c, 5000, 'the server closes after the last answer');
+  let buf = Buffer.concat(chunks);
+  const got: string[] = [];
+  while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+    const r = decode(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+    got.push(`${r.id} ${(r.answers?.[0] as { data?: string })?.data}`);
+    buf = buf.subarray(2 + buf.readUInt16BE(0));
+  }
+  assert.deepEqual(got, ['2 10.96.3.215', '1 192.0.2.9']);
+});
