@@ -139,7 +139,9 @@ test('connection cap: a new connection closes the least recently active one; the
   t.after(() => srv.stop());
   const socks: Socket[] = [];
   for (let i = 0; i < CAP; i++) socks.push(await open(srv.port));
-  // Connection 0 is in use: its query makes it the most recently active.
+  // The server has accepted them all (a loaded server may still be catching up)...
+  while ((await srv.stats()).tcpConnections < CAP) await new Promise((r) => setTimeout(r, 20));
+  // ...before connection 0 is used: its query makes it the most recently active.
   const answers: Buffer[] = [];
   socks[0].on('data', (d) => answers.push(d));
   socks[0].write(frame(query()));
