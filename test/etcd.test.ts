@@ -45,10 +45,12 @@ describe('a cluster on etcd with two API servers', { skip, timeout: 420_000 }, (
   before(async () => { c = await startCluster({ store: 'etcd', apiservers: 2 }); });
   after(async () => { await c?.destroy(); });
 
-  it('inside the cluster, 172.18.0.2:6443 leads through the load balancer with authentication: 401 without the token, 200 with it', () => {
+  it('inside the cluster, 172.18.0.2:6443 leads through the load balancer with authentication: 401 without the token, 200 with it', async () => {
     const token = readFileSync(join(paths(c.config.dataDir).pki, 'token'), 'utf8').trim();
     const code = (extra: string[]) => c.exec('client', ['curl', '-sk', '-m', '10', '-o', '/dev/null', '-w', '%{http_code}', ...extra, 'https://172.18.0.2:6443/api/v1/nodes']).out;
-    assert.equal(code([]), '401');
+    // The relay starts once the API answers: wait for its first answer.
+    const anon = await c.eventually('an answer from 172.18.0.2:6443', () => { const r = code([]); return r !== '000' && r; });
+    assert.equal(anon, '401');
     assert.equal(code(['-H', `Authorization: Bearer ${token}`]), '200');
   });
 
