@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { startApiServer, type ApiServer } from '../src/apiserver/server.js';
+import { prng } from './lib/prng.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20240514);
 const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 3000);
@@ -27,17 +28,6 @@ const WARMUP = 800;
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 
-/** mulberry32: small, seeded, good enough to spread cases. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Obj = Record<string, any>;
 interface Req { method: string; path: string; body?: Buffer; contentType?: string; what: string }

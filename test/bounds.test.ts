@@ -21,7 +21,7 @@ import { Client } from '../src/client/rest.js';
 import { Informer } from '../src/client/informer.js';
 import { startControllerManager, type ControllerManager } from '../src/controllers/manager.js';
 import { FakeNodeAgent } from '../src/controllers/testing/nodeagent.js';
-import { startKubelet, type Kubelet } from '../src/kubelet/kubelet.js';
+import { startKubelet, type Kubelet, type KubeletOptions } from '../src/kubelet/kubelet.js';
 import { startScheduler } from '../src/scheduler/index.js';
 import { MemoryStore } from '../src/store/memory.js';
 import { createTestNode, curlIn, eventually, makePod, type TestNode } from './kubelet-helpers.js';
@@ -114,36 +114,45 @@ describe('node pod slots bound what a Deployment scaled to 400 gets', { concurre
   });
 });
 
-describe('a node out of pod addresses', { skip: !isRoot && 'needs root', concurrency: false }, () => {
-  let node: TestNode;
-  let dir: string;
-  let api: ApiServer;
-  let client: Client;
+/** A real node agent in a test node namespace, against an API server on a unix socket: set up before the suite's tests, torn down after. */
+function nodeAgent(prefix: string, o: Pick<KubeletOptions, 'podCIDR' | 'maxPods'>): { node: TestNode; client: Client } {
+  const f = {} as { node: TestNode; client: Client };
+  let dir: string | undefined;
+  let api: ApiServer | undefined;
   let kubelet: Kubelet | undefined;
   before(async () => {
-    node = await createTestNode('wbip');
-    dir = mkdtempSync(join(tmpdir(), 'svp-wbip-'));
-    ({ api, client } = await apiOnSocket(dir));
-    // A /29: host-local's range set 10.244.7.1-10.244.7.6, the gateway .1 excluded: 5 pods.
+    f.node = await createTestNode(prefix);
+    dir = mkdtempSync(join(tmpdir(), `svp-${prefix}-`));
+    ({ api, client: f.client } = await apiOnSocket(dir));
     kubelet = await startKubelet({
-      client, nodeName: 'node-a', nodeIP: '172.18.0.9', podCIDR: '10.244.7.0/29', dataDir: node.dataDir, clusterName: node.cluster,
-      socket: join(node.dataDir, 'kubelet', 'node-a.sock'), nodeNetns: node.netns, apiserverSocket: join(dir, 'api.sock'),
+      client: f.client, nodeName: 'node-a', nodeIP: '172.18.0.9', dataDir: f.node.dataDir, clusterName: f.node.cluster,
+      socket: join(f.node.dataDir, 'kubelet', 'node-a.sock'), nodeNetns: f.node.netns, apiserverSocket: join(dir, 'api.sock'), ...o,
     });
   });
   after(async () => {
     await kubelet?.stop({ killPods: true }).catch(() => undefined);
-    client?.close();
+    f.client?.close();
     await api?.close().catch(() => undefined);
-    await node?.cleanup();
+    await f.node?.cleanup();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
+  return f;
+}
+
+/** Create a one-container pod (the server gives it its uid). */
+async function createPod(client: Client, name: string, image: string): Promise<void> {
+  const p = makePod(name, [{ name: 'c', image }]);
+  delete (p.metadata as { uid?: string }).uid;
+  await client.create(res('pods'), 'default', p);
+}
+
+describe('a node out of pod addresses', { skip: !isRoot && 'needs root', concurrency: false }, () => {
+  // A /29: host-local's range set 10.244.7.1-10.244.7.6, the gateway .1 excluded: 5 pods.
+  const f = nodeAgent('wbip', { podCIDR: '10.244.7.0/29' });
 
   it('keeps the pod ContainerCreating with FailedCreatePodSandBox, the node Ready and the other pods serving', { timeout: 120_000 }, async () => {
-    const create = async (name: string, image: string) => {
-      const p = makePod(name, [{ name: 'c', image }]);
-      delete (p.metadata as { uid?: string }).uid;
-      await client.create(res('pods'), 'default', p);
-    };
+    const { node, client } = f;
+    const create = (name: string, image: string) => createPod(client, name, image);
     const list = async () => (await client.list<Pod>(res('pods'), 'default')).items;
     const running = (p: Pod) => p.status?.phase === 'Running' && !!p.status.podIP;
     await create('web', 'jocatalin/kubernetes-bootcamp');
@@ -182,41 +191,16 @@ describe('a node out of pod addresses', { skip: !isRoot && 'needs root', concurr
 });
 
 describe('a node agent with every pod slot taken', { skip: !isRoot && 'needs root', concurrency: false }, () => {
-  let node: TestNode;
-  let dir: string;
-  let api: ApiServer;
-  let client: Client;
-  let kubelet: Kubelet | undefined;
-  before(async () => {
-    node = await createTestNode('wbmax');
-    dir = mkdtempSync(join(tmpdir(), 'svp-wbmax-'));
-    ({ api, client } = await apiOnSocket(dir));
-    kubelet = await startKubelet({
-      client, nodeName: 'node-a', nodeIP: '172.18.0.9', podCIDR: '10.244.7.0/24', dataDir: node.dataDir, clusterName: node.cluster,
-      socket: join(node.dataDir, 'kubelet', 'node-a.sock'), nodeNetns: node.netns, apiserverSocket: join(dir, 'api.sock'), maxPods: 2,
-    });
-  });
-  after(async () => {
-    await kubelet?.stop({ killPods: true }).catch(() => undefined);
-    client?.close();
-    await api?.close().catch(() => undefined);
-    await node?.cleanup();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  const f = nodeAgent('wbmax', { podCIDR: '10.244.7.0/24', maxPods: 2 });
 
   it('rejects a pod bound past --max-pods with OutOfpods, as the kubelet admits', { timeout: 60_000 }, async () => {
+    const { client } = f;
     const n = await client.get<Node>(res('nodes'), undefined, 'node-a');
     assert.deepEqual([n.status?.capacity?.pods, n.status?.allocatable?.pods], ['2', '2']);
     const list = async () => (await client.list<Pod>(res('pods'), 'default')).items;
-    for (const name of ['a', 'b']) {
-      const p = makePod(name, [{ name: 'c', image: 'registry.k8s.io/pause' }]);
-      delete (p.metadata as { uid?: string }).uid;
-      await client.create(res('pods'), 'default', p);
-    }
+    for (const name of ['a', 'b']) await createPod(client, name, 'registry.k8s.io/pause');
     await eventually(async () => (await list()).filter((p) => p.status?.phase === 'Running').length === 2 || undefined, 30_000, 'two pods running');
-    const extra = makePod('c', [{ name: 'c', image: 'registry.k8s.io/pause' }]);
-    delete (extra.metadata as { uid?: string }).uid;
-    await client.create(res('pods'), 'default', extra);
+    await createPod(client, 'c', 'registry.k8s.io/pause');
     const rejected = await eventually(async () => (await list()).find((p) => p.metadata!.name === 'c' && p.status?.phase === 'Failed'), 20_000, 'pod c rejected');
     assert.equal(rejected.status!.reason, 'OutOfpods');
     assert.equal(rejected.status!.message, "Pod was rejected: Node didn't have enough resource: pods, requested: 1, used: 2, capacity: 2");

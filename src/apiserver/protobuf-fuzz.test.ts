@@ -18,6 +18,7 @@ import { decodeMessage, decodeProtobufObject, MAX_DEPTH, PROTOBUF_MAGIC } from '
 import { MESSAGES } from './protobuf-messages.js';
 import { startApiServer, type ApiServer } from './server.js';
 import { httpsConn, request, type Conn } from './testing.js';
+import { prng } from '../../test/lib/prng.js';
 
 /** The longest one body may take to decode (or be refused): the best of up to 4 runs, on a busy 2-core machine. */
 const MAX_MS = 50;
@@ -32,15 +33,6 @@ const KUBECTL: Record<string, string> = {
 };
 const fixtures = Object.entries(KUBECTL).map(([k, v]) => [k, Buffer.from(v, 'base64')] as const);
 
-/** A small seeded PRNG (mulberry32): the same bodies every run. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function varint(n: number | bigint): Buffer {
   const out: number[] = [];

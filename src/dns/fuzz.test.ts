@@ -15,7 +15,8 @@ import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { test } from 'node:test';
-import { decode, encodeQuery, frame, listenPair, spawnServer, tcpAsk, udpAsk } from './testdata.js';
+import { decode, encodeQuery, frame, listenPair, readFramed, spawnServer, tcpAsk, udpAsk } from './testdata.js';
+import { prng } from '../../test/lib/prng.js';
 
 const SEED = Number(process.env.DNS_FUZZ_SEED ?? 0x5eed_0010);
 const UDP_BATCHES = 40, UDP_BATCH = 500;   // 20,000 packets
@@ -23,17 +24,6 @@ const TCP_CONNS = 30, TCP_PER_CONN = 200;  // 6,000 framed messages
 const TCP_STREAMS = 300;                   // connections with broken framing
 const READ_TIMEOUT = 1000;
 
-/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Gen {
   constructor(readonly r: () => number) {}
@@ -257,16 +247,8 @@ async function hostileUpstream(g: Gen): Promise<{ port: number; close: () => voi
   const { udp, tcp, port } = await listenPair();
   udp.on('message', (m, ri) => { const b = reply(m); if (b) udp.send(b, ri.port, ri.address); });
   tcp.on('connection', (s) => {
-    let buf = Buffer.alloc(0);
     s.on('error', () => {});
-    s.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-        const b = reply(buf.subarray(2, 2 + buf.readUInt16BE(0)));
-        buf = buf.subarray(2 + buf.readUInt16BE(0));
-        if (b) s.write(frame(b)); else s.destroy();
-      }
-    });
+    readFramed(s, (q) => { const b = reply(q); if (b) s.write(frame(b)); else s.destroy(); });
   });
   return { port, seen: () => seen, close: () => { udp.close(); tcp.close(); } };
 }
@@ -327,17 +309,11 @@ test(`DNS fuzz: ${UDP_BATCHES * UDP_BATCH} UDP packets, ${TCP_CONNS * TCP_PER_CO
     const probeId = 0xbeef ^ c;
     msgs.push(frame(encodeQuery('myapp.default.svc.cluster.local', 'A', { id: probeId })));
     const stream = Buffer.concat(msgs);
-    let buf = Buffer.alloc(0);
     const probe = new Promise<Buffer>((resolve, reject) => {
       s.on('close', () => reject(new Error(`TCP connection ${c} closed before the valid query was answered`)));
-      s.on('data', (d) => {
-        buf = Buffer.concat([buf, d]);
-        while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-          const m = buf.subarray(2, 2 + buf.readUInt16BE(0));
-          buf = buf.subarray(2 + m.length);
-          checkReply(m, 'TCP');
-          if (m.readUInt16BE(0) === probeId && m.length > 12 && m.readUInt16BE(4) === 1 && m.subarray(12, 20).toString('latin1').toLowerCase().includes('myapp')) resolve(Buffer.from(m));
-        }
+      readFramed(s, (m) => {
+        checkReply(m, 'TCP');
+        if (m.readUInt16BE(0) === probeId && m.length > 12 && m.readUInt16BE(4) === 1 && m.subarray(12, 20).toString('latin1').toLowerCase().includes('myapp')) resolve(Buffer.from(m));
       });
     });
     for (let off = 0; off < stream.length;) {

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { Client } from '../client/rest.js';
 import { startDnsServer } from './server.js';
-import { service, slice } from './testdata.js';
+import { frame, readFramed, service, slice } from './testdata.js';
 
 const run = promisify(execFile);
 
@@ -138,17 +138,11 @@ test('DNS over TCP: pipelined queries in one write, a query split across writes'
   idx.markSynced();
   const dns = await startDnsServer({ controller: idx, listen: '127.0.0.1:0', upstreams: [], health: '', ready: '', metrics: '', log: () => {} });
   t.after(() => dns.close());
-  const frame = (b: Buffer): Buffer => { const l = Buffer.alloc(2); l.writeUInt16BE(b.length); return Buffer.concat([l, b]); };
   const sock = connect(dns.tcpPort, '127.0.0.1');
   t.after(() => sock.destroy());
   const answers: ReturnType<typeof decode>[] = [];
-  let buf = Buffer.alloc(0);
-  const got = new Promise<void>((resolve) => sock.on('data', (d) => {
-    buf = Buffer.concat([buf, d]);
-    while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-      answers.push(decode(buf.subarray(2, 2 + buf.readUInt16BE(0))));
-      buf = buf.subarray(2 + buf.readUInt16BE(0));
-    }
+  const got = new Promise<void>((resolve) => readFramed(sock, (m) => {
+    answers.push(decode(m));
     if (answers.length === 3) resolve();
   }));
   await new Promise<void>((r) => sock.once('connect', () => r()));

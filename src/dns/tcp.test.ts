@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
 import * as dnsPacket from 'dns-packet';
-import { decode, encodeQuery, frame, listenPair, spawnServer, tcpAsk, udpAsk, type ServerProcess } from './testdata.js';
+import { decode, encodeQuery, frame, listenPair, readFramed, spawnServer, tcpAsk, udpAsk, type ServerProcess } from './testdata.js';
 
 const NAME = 'myapp.default.svc.cluster.local';
 /** CoreDNS's default read timeout for DNS over TCP (core/dnsserver/server.go). */
@@ -174,15 +174,8 @@ test('queries in flight per connection are capped: a slow upstream never sees mo
   const { udp, tcp, port } = await listenPair();
   udp.on('message', (m, ri) => slow(m, (b) => udp.send(b, ri.port, ri.address)));
   tcp.on('connection', (s) => {
-    let buf = Buffer.alloc(0);
     s.on('error', () => {});
-    s.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-        slow(buf.subarray(2, 2 + buf.readUInt16BE(0)), (b) => { if (!s.destroyed) s.write(frame(b)); });
-        buf = buf.subarray(2 + buf.readUInt16BE(0));
-      }
-    });
+    readFramed(s, (q) => slow(q, (b) => { if (!s.destroyed) s.write(frame(b)); }));
   });
   t.after(() => { udp.close(); tcp.close(); });
   const srv = await spawnServer({ upstreams: [`127.0.0.1:${port}`], cacheTTL: 0, tcp: { maxInflight: CAP } });
@@ -190,14 +183,9 @@ test('queries in flight per connection are capped: a slow upstream never sees mo
 
   const sock = await open(srv.port);
   const got = new Map<number, string>();
-  let buf = Buffer.alloc(0);
-  sock.on('data', (d) => {
-    buf = Buffer.concat([buf, d]);
-    while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-      const r = decode(buf.subarray(2, 2 + buf.readUInt16BE(0)));
-      got.set(r.id!, `${r.rcode} ${(r.answers?.[0] as { data?: string } | undefined)?.data}`);
-      buf = buf.subarray(2 + buf.readUInt16BE(0));
-    }
+  readFramed(sock, (m) => {
+    const r = decode(m);
+    got.set(r.id!, `${r.rcode} ${(r.answers?.[0] as { data?: string } | undefined)?.data}`);
   });
   const all = Buffer.concat(Array.from({ length: N }, (_, i) => frame(encodeQuery(`q${i}.example.com`, 'A', { id: i }))));
   sock.write(all);

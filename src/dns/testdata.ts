@@ -215,6 +215,20 @@ export async function tcpAsk(port: number, msg: Buffer, waitMs = 2000): Promise<
   });
 }
 
+/** Calls `each` with every length-framed DNS message a TCP stream carries, in order, however the bytes are split. */
+export function readFramed(sock: import('node:net').Socket, each: (msg: Buffer) => void): void {
+  let buf = Buffer.alloc(0);
+  sock.on('data', (d: Buffer) => {
+    buf = Buffer.concat([buf, d]);
+    while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+      const len = buf.readUInt16BE(0);
+      const msg = buf.subarray(2, 2 + len);
+      buf = buf.subarray(2 + len);
+      each(msg);
+    }
+  });
+}
+
 /** A UDP socket and a TCP server on one loopback port (for fake upstreams); retried when TCP finds the port taken. */
 export async function listenPair(): Promise<{ udp: import('node:dgram').Socket; tcp: import('node:net').Server; port: number }> {
   const { createSocket } = await import('node:dgram');
