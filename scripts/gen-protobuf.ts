@@ -3,7 +3,7 @@
  * Field numbers and wire types come from upstream's generated.proto files; JSON names, inline
  * embedding and what Go's encoder does with zero values (pointer or omitempty) come from the
  * struct tags of the Go types the .proto files were generated from. Only the messages
- * reachable from the kinds svcplane serves (and the Scale and Eviction subresources) are kept.
+ * reachable from the kinds svcplane serves (and the Scale, Eviction and TokenRequest subresources) are kept.
  *
  * Run: node --import tsx scripts/gen-protobuf.ts <k8s.io/api checkout> <k8s.io/apimachinery checkout> [label]
  */
@@ -23,6 +23,7 @@ const PACKAGES: Record<string, [string, string]> = {
   coordination: [path.join(apiDir, 'coordination/v1'), 'k8s.io.api.coordination.v1'],
   policy: [path.join(apiDir, 'policy/v1'), 'k8s.io.api.policy.v1'],
   autoscaling: [path.join(apiDir, 'autoscaling/v1'), 'k8s.io.api.autoscaling.v1'],
+  authentication: [path.join(apiDir, 'authentication/v1'), 'k8s.io.api.authentication.v1'],
   meta: [path.join(machineryDir, 'pkg/apis/meta/v1'), 'k8s.io.apimachinery.pkg.apis.meta.v1'],
 };
 /** Messages whose JSON form is not their fields: decoded by hand in protobuf.ts. */
@@ -34,9 +35,15 @@ const SPECIAL: Record<string, string> = {
   'k8s.io.apimachinery.pkg.api.resource.Quantity': 'quantity',
   'k8s.io.apimachinery.pkg.util.intstr.IntOrString': 'intstr',
 };
+/**
+ * Fields left out of the tables (skipped when decoding, as unknown fields are): TokenRequest's
+ * attestations (alpha, only for tokens bound to webhook configurations, which svcplane does not
+ * serve) are a map of a []string alias protobuf wraps in a message with no Go struct.
+ */
+const SKIP_FIELDS = new Set(['authentication.TokenRequestSpec.attestations']);
 const SCALARS = new Set(['string', 'int32', 'int64', 'bool', 'bytes']);
 /** apiVersion/kind → message, besides the served kinds. */
-const EXTRA_KINDS: Record<string, string> = { 'autoscaling/v1/Scale': 'autoscaling.Scale', 'policy/v1/Eviction': 'policy.Eviction', 'v1/DeleteOptions': 'meta.DeleteOptions', 'meta.k8s.io/v1/DeleteOptions': 'meta.DeleteOptions' };
+const EXTRA_KINDS: Record<string, string> = { 'autoscaling/v1/Scale': 'autoscaling.Scale', 'authentication.k8s.io/v1/TokenRequest': 'authentication.TokenRequest', 'policy/v1/Eviction': 'policy.Eviction', 'v1/DeleteOptions': 'meta.DeleteOptions', 'meta.k8s.io/v1/DeleteOptions': 'meta.DeleteOptions' };
 const GROUP_PACKAGE: Record<string, string> = { '': 'core', apps: 'apps', 'discovery.k8s.io': 'discovery', 'coordination.k8s.io': 'coordination' };
 
 interface ProtoField { name: string; num: number; type: string; mode: '' | 'rep' | 'map' }
@@ -126,6 +133,7 @@ while (queue.length) {
   if (!go) throw new Error(`no Go struct ${name}`);
   const rows = new Map<number, Row>();
   for (const f of fields) {
+    if (SKIP_FIELDS.has(`${name}.${f.name}`)) continue;
     const g = go.get(String(f.num));
     if (!g) throw new Error(`${name}.${f.name}: no Go field`);
     const type = resolve(short, f.type);

@@ -44,7 +44,7 @@ export const RESOURCES: readonly ResourceInfo[] = [
   r('', 'v1', 'events', 'Event', true, ['ev']),
   r('', 'v1', 'configmaps', 'ConfigMap', true, ['cm']),
   r('', 'v1', 'secrets', 'Secret', true),
-  r('', 'v1', 'serviceaccounts', 'ServiceAccount', true, ['sa']),
+  r('', 'v1', 'serviceaccounts', 'ServiceAccount', true, ['sa'], ['token']),
   r('', 'v1', 'bindings', 'Binding', true, [], [], { verbs: ['create'] }),
   r('apps', 'v1', 'deployments', 'Deployment', true, ['deploy'], ['status', 'scale'], { categories: ['all'] }),
   r('apps', 'v1', 'replicasets', 'ReplicaSet', true, ['rs'], ['status', 'scale'], { categories: ['all'] }),

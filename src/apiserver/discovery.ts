@@ -9,10 +9,11 @@ const SUBRESOURCE_KINDS: Record<string, { group: string; version: string; kind: 
   scale: { group: 'autoscaling', version: 'v1', kind: 'Scale' },
   binding: { group: '', version: 'v1', kind: 'Binding' },
   eviction: { group: 'policy', version: 'v1', kind: 'Eviction' },
+  token: { group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest' },
 };
 
 const SUBRESOURCE_VERBS: Record<string, string[]> = {
-  status: ['get', 'patch', 'update'], scale: ['get', 'patch', 'update'], binding: ['create'], eviction: ['create'],
+  status: ['get', 'patch', 'update'], scale: ['get', 'patch', 'update'], binding: ['create'], eviction: ['create'], token: ['create'],
   log: ['get'], exec: ['create', 'get'], attach: ['create', 'get'], portforward: ['create', 'get'], proxy: ['create', 'delete', 'get', 'patch', 'update'],
   finalize: ['update'],
 };

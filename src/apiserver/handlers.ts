@@ -2,7 +2,8 @@
  * @module apiserver/handlers
  * The REST verbs of one resource request (after routing and auth): get, list, watch, create,
  * update, patch, delete, deletecollection, and the subresources status, scale, binding,
- * eviction, finalize and the pod streams proxied to the node agent. Answers in the negotiated
+ * eviction, finalize, serviceaccounts/token (token-request.ts) and the pod streams proxied to the
+ * node agent. Answers in the negotiated
  * format; plain JSON goes out from the stored text without a parse where possible.
  */
 import http from 'node:http';
@@ -18,6 +19,8 @@ import { serveWatch } from './watch-stream.js';
 import { proxyToKubelet } from './kubelet-proxy.js';
 import { checkPatchBody, decodeBody, patchInvalid, type DeleteOpts, type FieldValidation, type Storage, type WriteOpts } from './storage.js';
 import { decodeTyped, parseJSON } from '../api/decode.js';
+import { tokenRequest } from './token-request.js';
+import type { TokenSigner } from './sa-token.js';
 
 type Obj = Record<string, any>;
 
@@ -43,6 +46,8 @@ export interface ResourceRequest extends Route {
   verb: string;
   onWatchStart?: () => void;
   onWatchEnd?: () => void;
+  /** Signs service account tokens (serviceaccounts/token). */
+  tokens?: TokenSigner;
 }
 
 const routeTables = new WeakMap<readonly ResourceInfo[], Map<string, ResourceInfo>>();
@@ -215,6 +220,7 @@ export async function handleResource(r: ResourceRequest): Promise<void> {
   if (subresource === 'scale') return scale(r, format);
   if (subresource === 'binding' || info.kind === 'Binding') return binding(r);
   if (subresource === 'eviction') return eviction(r);
+  if (subresource === 'token' && info.kind === 'ServiceAccount' && r.tokens) return tokenRequest(r, r.tokens);
   if (subresource && subresource !== 'status' && subresource !== 'finalize') throw new HttpError(404, 'NotFound', 'the server could not find the requested resource');
   if (subresource === 'finalize' && method !== 'PUT') throw methodNotAllowed();
 

@@ -2,11 +2,12 @@
  * @module apiserver/pki
  * First start: a CA and a serving certificate (SANs for every way clients reach the API server:
  * 127.0.0.1, localhost, 10.96.0.1, the control-plane node, kubernetes.default.svc…), a bearer
- * token, and the two kubeconfigs (HTTPS for users, unix socket for components).
+ * token, the service account signing key, and the two kubeconfigs (HTTPS for users, unix socket
+ * for components).
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type forgeType from 'node-forge';
@@ -15,7 +16,7 @@ import { stringify } from 'yaml';
 /** node-forge only when openssl is missing: loading it and signing in JavaScript costs about a second. */
 const loadForge = (): typeof forgeType => createRequire(import.meta.url)('node-forge') as typeof forgeType;
 
-export interface Pki { caCert: string; cert: string; key: string; token: string }
+export interface Pki { caCert: string; cert: string; key: string; token: string; /** Service account signing key (PEM, RSA). */ saKey: string }
 
 const SANS_DNS = ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'];
 
@@ -97,12 +98,31 @@ export function ensurePki(dir: string, ips: string[], token?: string): Pki {
     writeFileSync(f('apiserver.crt'), forge.pki.certificateToPem(cert));
     writeFileSync(f('apiserver.key'), forge.pki.privateKeyToPem(keys.privateKey), { mode: 0o600 });
   }
+  ensureServiceAccountKey(dir);
   if (token) writeFileSync(f('token'), token + '\n', { mode: 0o600 });
   else if (!existsSync(f('token'))) writeFileSync(f('token'), randomBytes(24).toString('hex') + '\n', { mode: 0o600 });
   // `mode` applies only when a file is created: tighten what an older version left readable.
   ownerOnly(dir, 0o700);
-  for (const n of ['token', 'ca.key', 'apiserver.key']) ownerOnly(f(n), 0o600);
-  return { caCert: readFileSync(f('ca.crt'), 'utf8'), cert: readFileSync(f('apiserver.crt'), 'utf8'), key: readFileSync(f('apiserver.key'), 'utf8'), token: readFileSync(f('token'), 'utf8').trim() };
+  for (const n of ['token', 'ca.key', 'apiserver.key', 'sa.key']) ownerOnly(f(n), 0o600);
+  return {
+    caCert: readFileSync(f('ca.crt'), 'utf8'), cert: readFileSync(f('apiserver.crt'), 'utf8'), key: readFileSync(f('apiserver.key'), 'utf8'),
+    token: readFileSync(f('token'), 'utf8').trim(), saKey: readFileSync(f('sa.key'), 'utf8'),
+  };
+}
+
+/**
+ * The service account signing key (kubeadm's sa.key / sa.pub): RSA-2048, for RS256 tokens. Made
+ * once per cluster; created exclusively, so API servers sharing the data dir that start together
+ * agree on one key (the loser of the race reads the winner's).
+ */
+function ensureServiceAccountKey(dir: string): void {
+  const keyPath = join(dir, 'sa.key');
+  if (existsSync(keyPath)) return;
+  const k = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+  const tmp = join(dir, `sa.key.${process.pid}`);
+  writeFileSync(tmp, k.privateKey, { mode: 0o600 });
+  try { linkSync(tmp, keyPath); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; } finally { rmSync(tmp, { force: true }); }
+  if (!existsSync(join(dir, 'sa.pub'))) writeFileSync(join(dir, 'sa.pub'), createPublicKey(readFileSync(keyPath, 'utf8')).export({ type: 'spki', format: 'pem' }) as string, { mode: 0o600 });
 }
 
 /** kubeconfig (context svcplane) for users and kubectl. */

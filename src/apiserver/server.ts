@@ -23,7 +23,9 @@ import { ApiMetrics } from './metrics.js';
 import { sendBody } from './content.js';
 import { checkDotSegments, handleResource, handleUpgrade, route, verbOf } from './handlers.js';
 import { serveFastGet } from './fast-path.js';
-import { bearerMatches, clientCertVerified } from './authn.js';
+import { authenticateServiceAccountToken, bearerMatches, bearerToken, clientCertVerified, type UserInfo } from './authn.js';
+import { TokenSigner, looksLikeJWT } from './sa-token.js';
+import { res } from '../api/registry.js';
 
 const DEFAULT_ADVERTISE = '172.18.0.2';
 const DEFAULT_PORT = 6443;
@@ -172,6 +174,20 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const metrics = new ApiMetrics(opts.store);
 
   const authorized = (req: http.IncomingMessage): boolean => bearerMatches(req.headers.authorization, tokenBuf) || clientCertVerified(req.socket);
+  const signer = new TokenSigner(pki.saKey);
+  /** Who each request authenticated by a service account token is (for the authorizer to come). */
+  const users = new WeakMap<http.IncomingMessage, UserInfo>();
+  const lookup = async (resource: 'serviceaccounts' | 'pods' | 'secrets', ns: string, name: string) => {
+    try { return await storage.get(res(resource), ns, name); } catch (e) { if (e instanceof HttpError && e.code === 404) return undefined; throw e; }
+  };
+  /** The slower way in, taken only when the token and certificate checks failed: a service account JWT. */
+  const serviceAccount = async (req: http.IncomingMessage): Promise<boolean> => {
+    const token = bearerToken(req.headers.authorization);
+    if (!token || !looksLikeJWT(token)) return false;
+    const user = await authenticateServiceAccountToken(token, signer.publicKey, lookup);
+    if (user) users.set(req, user);
+    return !!user;
+  };
 
   const onWatchStart = () => { metrics.watchers++; };
   const onWatchEnd = () => { metrics.watchers--; };
@@ -219,7 +235,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       const verb = verbOf(req.method ?? 'GET', r, url.searchParams);
       const t0 = process.hrtime.bigint();
       try {
-        await handleResource({ ...r, req, resp, url, storage, verb, onWatchStart, onWatchEnd });
+        await handleResource({ ...r, req, resp, url, storage, verb, onWatchStart, onWatchEnd, tokens: signer });
       } catch (e) {
         sendError(resp, e);
       }
@@ -264,17 +280,24 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     if ((req.url?.length ?? 0) > MAX_URI_BYTES) {
       return sendBody(resp, 414, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `the request URI is too long: ${req.url!.length} bytes, at most ${MAX_URI_BYTES}`, code: 414 }, undefined, { Connection: 'close' });
     }
-    const authed = trusted || authorized(req);
-    // GET of one object as JSON: straight from the watch cache when it holds the object.
-    if (authed && isReady && req.method === 'GET' && serveFastGet(req, resp, storage, metrics)) return;
-    handle(req, resp, authed).catch((e) => sendError(resp, e));
+    const serve = (authed: boolean) => {
+      // GET of one object as JSON: straight from the watch cache when it holds the object.
+      if (authed && isReady && req.method === 'GET' && serveFastGet(req, resp, storage, metrics)) return;
+      handle(req, resp, authed).catch((e) => sendError(resp, e));
+    };
+    if (trusted || authorized(req)) return serve(true);
+    serviceAccount(req).then(serve).catch((e) => sendError(resp, e));
   };
   const onUpgrade = (trusted: boolean) => (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     socket.on('error', () => socket.destroy());
-    if (!trusted && !authorized(req)) { socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'); return; }
-    const url = new URL(req.url ?? '/', 'http://apiserver');
-    const parts = splitPath(url.pathname);
-    handleUpgrade(req, socket, head, parts[0] === 'api' ? route(parts, RESOURCES) : undefined, storage, url);
+    const serve = (authed: boolean) => {
+      if (!authed) { socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'); return; }
+      const url = new URL(req.url ?? '/', 'http://apiserver');
+      const parts = splitPath(url.pathname);
+      handleUpgrade(req, socket, head, parts[0] === 'api' ? route(parts, RESOURCES) : undefined, storage, url);
+    };
+    if (trusted || authorized(req)) return serve(true);
+    serviceAccount(req).then(serve).catch(() => socket.destroy());
   };
 
   // Client certificates signed by the cluster CA authenticate as well as the token (asked for,
