@@ -140,7 +140,9 @@ describe('API server with stock kubectl', { timeout: 300_000 }, () => {
     assert.equal(k('get', 'svc', 'lb', '-o', 'jsonpath={.spec.type}'), 'LoadBalancer');
     assert.equal(k('get', 'svc', 'ext', '-o', 'jsonpath={.spec.externalName}'), 'example.com');
     assert.equal(k('get', 'cm', 'lit', '-n', 'imperative', '-o', 'jsonpath={.data.a}'), '1');
-    assert.equal(k('get', 'sa', 'default', '-n', 'imperative', '-o', 'name').trim(), 'serviceaccount/default');
+    // (ServiceAccount "default" of a new namespace is the controller manager's: serviceaccount/controller.test.ts.)
+    k('create', 'serviceaccount', 'robot', '-n', 'imperative');
+    assert.equal(k('get', 'sa', 'robot', '-n', 'imperative', '-o', 'name').trim(), 'serviceaccount/robot');
   });
 
   it('rejects bad input with kubectl\'s exact words and stores nothing', () => {

@@ -17,7 +17,7 @@ async function ensure(fn: () => Promise<unknown>): Promise<void> {
 export async function bootstrap(storage: Storage, advertise: string): Promise<void> {
   for (const ns of SYSTEM_NAMESPACES) {
     await ensure(() => storage.create(res('namespaces'), undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }, { fieldManager: 'kube-apiserver' }));
-    // Data dirs from before default ServiceAccounts existed get theirs here.
+    // Before any controller manager runs: tokens for kube-system and default can be issued at once.
     await storage.ensureDefaultServiceAccount(ns);
   }
   const labels = { component: 'apiserver', provider: 'kubernetes' };

@@ -688,13 +688,13 @@ export class Storage {
       alloc?.rollback();
       storeError(e, info, name);
     }
-    if (info.kind === 'Namespace') await this.ensureDefaultServiceAccount(name);
     return this.remember(info, withFields, value, rev);
   }
 
   /**
-   * Every namespace gets ServiceAccount "default" (upstream's serviceaccounts controller does
-   * this; svcplane has no such controller, so the API server does it on namespace creation).
+   * ServiceAccount "default" of a namespace. The serviceaccount controller gives every namespace
+   * its own; the API server makes those of the system namespaces at bootstrap, so that an API
+   * server without a controller manager (as tests start one) can still issue their tokens.
    */
   async ensureDefaultServiceAccount(ns: string): Promise<void> {
     try {

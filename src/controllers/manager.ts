@@ -25,6 +25,7 @@ import { LoadBalancerController } from './loadbalancer/controller.js';
 import { NodeLifecycleController } from './nodelifecycle/controller.js';
 import { NamespaceController } from './namespace/controller.js';
 import { GarbageCollector } from './garbagecollector/controller.js';
+import { ServiceAccountsController } from './serviceaccount/controller.js';
 
 export const COMPONENT = 'kube-controller-manager';
 export const LEASE_NAMESPACE = 'kube-system';
@@ -42,6 +43,7 @@ export const CONTROLLERS: Record<string, (ctx: ControllerContext) => Controller>
   nodelifecycle: (c) => new NodeLifecycleController(c),
   namespace: (c) => new NamespaceController(c),
   garbagecollector: (c) => new GarbageCollector(c),
+  serviceaccount: (c) => new ServiceAccountsController(c),
 };
 
 export interface ControllerManagerOptions extends Partial<ControllerOptions> {
