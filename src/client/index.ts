@@ -6,4 +6,5 @@ export { LeaderElector, microTime } from './leader.js';
 export { EventRecorder } from './events.js';
 export { keyOf, splitKey } from './keys.js';
 export { loadKubeconfig, inClusterConfig, defaultKubeconfigPath, SOCKET_EXTENSION } from './kubeconfig.js';
+export { requestPodToken, writeServiceAccountFiles, tokenRefreshAt, SERVICE_ACCOUNT_MOUNT, POD_TOKEN_EXPIRATION_SECONDS, type PodToken } from './serviceaccount-token.js';
 export * from './types.js';

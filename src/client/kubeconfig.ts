@@ -67,11 +67,12 @@ export function loadKubeconfig(path = defaultKubeconfigPath(), context?: string)
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 /**
- * In-cluster configuration. svcplane pods get SVCPLANE_APISERVER_SOCKET (the API server's unix
- * socket, reachable from any network namespace); otherwise the standard service-account files
- * and KUBERNETES_SERVICE_HOST/PORT are used, as client-go does.
+ * In-cluster configuration. With SVCPLANE_APISERVER_SOCKET (the API server's unix socket, for
+ * svcplane's own components) that socket; otherwise as client-go's rest.InClusterConfig:
+ * https://KUBERNETES_SERVICE_HOST:KUBERNETES_SERVICE_PORT with the service account files the
+ * kubelet projects into the pod (`dir`), the token re-read from its file as the kubelet renews it.
  */
-export function inClusterConfig(): ClientConfig {
+export function inClusterConfig(dir = SA_DIR): ClientConfig {
   const sock = process.env.SVCPLANE_APISERVER_SOCKET;
   if (sock) return { server: 'http://localhost', socketPath: sock };
   const host = process.env.KUBERNETES_SERVICE_HOST;
@@ -79,7 +80,8 @@ export function inClusterConfig(): ClientConfig {
   if (!host) throw new Error('not running in a cluster: KUBERNETES_SERVICE_HOST and SVCPLANE_APISERVER_SOCKET are unset; pass --kubeconfig');
   return {
     server: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    ca: readFileSync(join(SA_DIR, 'ca.crt'), 'utf8'),
-    token: readFileSync(join(SA_DIR, 'token'), 'utf8').trim(),
+    ca: readFileSync(join(dir, 'ca.crt'), 'utf8'),
+    token: readFileSync(join(dir, 'token'), 'utf8').trim(),
+    tokenFile: join(dir, 'token'),
   };
 }

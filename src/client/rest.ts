@@ -7,6 +7,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { URL } from 'node:url';
+import { readFileSync } from 'node:fs';
 import type { KubeList, KubeObject, MetaObject, WatchEvent } from '../api/types.js';
 import { resourcePath, type ResourceInfo } from '../api/registry.js';
 import { inClusterConfig, loadKubeconfig } from './kubeconfig.js';
@@ -18,6 +19,9 @@ const PATCH_CONTENT_TYPES: Record<PatchType, string> = {
   json: 'application/json-patch+json',
   apply: 'application/apply-patch+yaml',
 };
+
+/** How long a token read from a file is used before the file is read again (client-go: a minute). */
+const TOKEN_FILE_REREAD_MS = 60_000;
 
 /** Errors that mean "this API server is not there": try the next one. */
 const FAILOVER_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENOENT', 'ETIMEDOUT', 'EPIPE']);
@@ -94,6 +98,19 @@ export class Client {
     return new Client(inClusterConfig());
   }
 
+  private tokenReadAt = 0;
+  private tokenFromFile?: string;
+
+  /** The bearer token: from tokenFile when there is one (re-read after a minute), else the fixed one. */
+  private bearer(): string | undefined {
+    const file = this.config.tokenFile;
+    if (!file) return this.config.token;
+    if (this.tokenFromFile === undefined || Date.now() - this.tokenReadAt > TOKEN_FILE_REREAD_MS) {
+      try { this.tokenFromFile = readFileSync(file, 'utf8').trim(); this.tokenReadAt = Date.now(); } catch { /* keep the last one read */ }
+    }
+    return this.tokenFromFile ?? this.config.token;
+  }
+
   /** One HTTP request; resolves with the raw response (any status). */
   request(method: string, path: string, opts: RequestOptions = {}): Promise<RawResponse> {
     return this.withFailover(() => this.requestOnce(method, path, opts));
@@ -119,7 +136,8 @@ export class Client {
       Accept: opts.accept ?? 'application/json',
       'User-Agent': this.config.userAgent ?? 'svcplane/0.1.0',
     };
-    if (this.config.token) headers.Authorization = `Bearer ${this.config.token}`;
+    const token = this.bearer();
+    if (token) headers.Authorization = `Bearer ${token}`;
     let payload: Buffer | undefined;
     if (opts.body !== undefined) {
       payload = Buffer.isBuffer(opts.body) ? opts.body : Buffer.from(typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body));

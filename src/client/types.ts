@@ -12,6 +12,8 @@ export interface ClientConfig {
   /** PEM CA bundle to trust. */
   ca?: string;
   token?: string;
+  /** Re-read the token from this file at most once a minute (as client-go does with a projected token the kubelet renews). */
+  tokenFile?: string;
   cert?: string;
   key?: string;
   /** Talk HTTP over this unix socket instead (components inside node namespaces). */
