@@ -1,7 +1,9 @@
 /**
  * @module images/cli
  * `svcplane image-run <program> [args…]` (the process a built-in image runs inside its pod) and
- * `svcplane image load|list` (a user's own images, like `kind load docker-image`).
+ * `svcplane image build` (the built-in OCI images), `svcplane image registry` (serves them to a
+ * node's containerd) and `svcplane image load|list` (host-command images of the process runtime).
+ * build and registry are imported when run: `image-run` stays lean.
  */
 import type { Command } from 'commander';
 import { DEFAULT_IMAGE_HOME, listUserImages, loadUserImage } from './catalog.js';
@@ -24,6 +26,36 @@ export function register(program: Command): void {
     });
 
   const image = program.command('image').description('images pods can use (built-in and loaded)');
+  image
+    .command('build')
+    .description('build the built-in OCI images from Debian packages and svcplane\'s programs (only what changed)')
+    .option('--cache <dir>', 'OCI layout to build into (default $SVCPLANE_IMAGE_CACHE or /var/lib/svcplane/images)')
+    .option('-q, --quiet', 'print only the summary')
+    .action(async (o: { cache?: string; quiet?: boolean }) => {
+      const { buildImages } = await import('./build.js');
+      const r = await buildImages({ cacheDir: o.cache, log: o.quiet ? undefined : (s) => process.stderr.write(`${s}\n`) });
+      const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+      process.stdout.write(`layout ${r.layout} (${r.seconds} s)\n`);
+      for (const l of Object.values(r.layers)) {
+        process.stdout.write(`layer  ${l.name.padEnd(8)} ${mib(l.size).padStart(10)}  ${l.rebuilt ? `built in ${l.seconds} s` : 'up to date'}  ${l.digest.slice(0, 19)}\n`);
+      }
+      for (const [k, i] of Object.entries(r.images)) process.stdout.write(`image  ${k.padEnd(12)} ${mib(i.size).padStart(10)}  ${i.manifest.digest.slice(0, 19)}\n`);
+    });
+  image
+    .command('registry')
+    .description('serve the built-in images read-only over the OCI distribution API (a containerd registry mirror)')
+    .option('--cache <dir>', 'OCI layout (default $SVCPLANE_IMAGE_CACHE or /var/lib/svcplane/images)')
+    .option('--listen <host:port>', 'address to listen on', '127.0.0.1:0')
+    .action(async (o: { cache?: string; listen: string }) => {
+      const [{ startRegistry }, { imageCacheDir }] = await Promise.all([import('./registry.js'), import('./build.js')]);
+      const at = o.listen.lastIndexOf(':');
+      const r = await startRegistry({ cacheDir: o.cache ?? imageCacheDir(), host: o.listen.slice(0, at), port: Number(o.listen.slice(at + 1)) });
+      // One line a parent can read to learn the port (0 picks a free one).
+      process.stdout.write(`${JSON.stringify({ port: r.port })}\n`);
+      const stop = () => { void r.close().then(() => process.exit(0)); };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+    });
   image
     .command('load <name>')
     .description('make NAME (e.g. my-custom-backend-image:v1) runnable by pods: its process is COMMAND run by sh -c inside the pod')
