@@ -153,6 +153,7 @@ export function register(program: Command): void {
     .option('--etcd-keyfile <file>', 'client key for etcd')
     .option('--apiservers <n>', 'number of API servers (1 to 5; more than one with --store etcd), behind a load balancer on the API port')
     .option('--lb-pool <range>', 'LoadBalancer IP pool', '172.18.255.200-172.18.255.250')
+    .addOption(new Option('--runtime <runtime>', 'what runs pods in a new cluster: containerd + runc per node, or host processes').choices(['containerd', 'process']))
     .action(async (o) => {
       const { up } = await lifecycle();
       // Checked before anything is created: "abc" must not become a 1-node cluster.
@@ -160,7 +161,7 @@ export function register(program: Command): void {
       const apiservers = o.apiservers === undefined ? undefined : parseCount('--apiservers', o.apiservers, 1, 5);
       await up({
         name: o.name, dataDir: o.dataDir, workers, proxyMode: o.proxyMode as ProxyMode | undefined, scheduler: o.scheduler,
-        store: o.store, etcdServers: o.etcdServers?.split(','), apiservers, lbPool: o.lbPool,
+        store: o.store, etcdServers: o.etcdServers?.split(','), apiservers, lbPool: o.lbPool, runtime: o.runtime,
         etcdTls: o.etcdCafile || o.etcdCertfile || o.etcdKeyfile ? { ca: o.etcdCafile, cert: o.etcdCertfile, key: o.etcdKeyfile } : undefined,
       });
     });

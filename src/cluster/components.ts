@@ -8,6 +8,7 @@ import { etcdMemberArgs, findEtcd } from '../store/etcd-cluster.js';
 import {
   LOCAL_ETCD_MEMBERS, LOCAL_ETCD_NAME, etcdEndpoints, paths, runsLocalEtcd, specOf, type ClusterConfig,
 } from './config.js';
+import { containerdPaths, REGISTRY_PORT } from './containerd.js';
 
 export interface ComponentSpec {
   /** Unique name: also the log file name (logs/<name>.log). */
@@ -20,6 +21,8 @@ export interface ComponentSpec {
   store?: boolean;
   /** Network namespace to run in (undefined = the host's). */
   netns?: string;
+  /** Join only the netns, keeping the host's mount namespace (containerd: cgroups, pod mounts). */
+  hostMounts?: boolean;
   /** Started only after the API server answers. */
   needsApi: boolean;
 }
@@ -88,12 +91,17 @@ export function clusterComponents(c: ClusterConfig): ComponentSpec[] {
     { name: 'outside', args: ['outside', '--data-dir', c.dataDir], netns: spec.clientNetns, needsApi: true },
   );
   for (const n of spec.nodes) {
+    const containerd = c.runtime === 'containerd';
+    // The node's containerd, in its network namespace beside the node agent (its config is
+    // written by the supervisor, see cluster/containerd.ts).
+    if (containerd) out.push({ name: `containerd-${n.name}`, command: 'containerd', args: ['--config', containerdPaths(c.dataDir, n.name).config], netns: n.netns, hostMounts: true, needsApi: false });
     out.push({
       // Started with the API server: it waits for the kubeconfig and registers its Node as soon as
       // the API answers, its module loading overlapping the API server's start.
       name: `kubelet-${n.name}`, netns: n.netns, needsApi: false,
       args: ['kubelet', '--kubeconfig', kubeconfig, '--node-name', n.name, '--node-ip', n.ip, '--pod-cidr', n.podCIDR,
-        '--data-dir', c.dataDir, '--cluster-name', c.name, '--socket', p.kubeletSocket(n.name)],
+        '--data-dir', c.dataDir, '--cluster-name', c.name, '--socket', p.kubeletSocket(n.name),
+        ...(containerd ? ['--container-runtime-endpoint', `unix://${containerdPaths(c.dataDir, n.name).socket}`, '--registry-port', String(REGISTRY_PORT)] : [])],
     });
     out.push({
       name: `proxy-${n.name}`, netns: n.netns, needsApi: true,

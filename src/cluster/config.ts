@@ -31,6 +31,8 @@ export interface ClusterConfig {
   apiservers: number;
   lbPool: string;
   createdAt: string;
+  /** What runs pods: containerd (+ runc) per node through the CRI, or host processes. */
+  runtime?: 'containerd' | 'process';
 }
 
 /** Absolute: components, `down` and the process search all name it the same way. */

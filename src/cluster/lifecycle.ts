@@ -5,6 +5,7 @@
  * remove everything it created — and only that (procs.ts: what svcplane recorded starting).
  */
 import { spawn } from 'node:child_process';
+import { cleanupNodeRuntime, removeCgroups } from './containerd.js';
 import { chmodSync, closeSync, existsSync, fchmodSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { resolve } from 'node:path';
@@ -26,6 +27,7 @@ export interface UpOptions {
   name: string;
   workers?: number;
   proxyMode?: ProxyMode;
+  runtime?: 'containerd' | 'process';
   scheduler?: string;
   dataDir?: string;
   store?: 'sqlite' | 'etcd' | 'memory';
@@ -40,6 +42,9 @@ export interface UpOptions {
 
 const DEFAULT_PORT = 6443;
 const REQUIRED_COMMANDS: Record<string, string> = { ip: 'iproute2', nft: 'nftables', conntrack: 'conntrack', 'iptables-restore': 'iptables' };
+
+/** What runs pods in a new cluster (`svcplane up --runtime`); SVCPLANE_RUNTIME overrides it. */
+export const DEFAULT_RUNTIME: 'containerd' | 'process' = process.env.SVCPLANE_RUNTIME === 'containerd' ? 'containerd' : 'process';
 
 export function preflight(mode: ProxyMode): void {
   if (process.getuid?.() !== 0) {
@@ -152,9 +157,9 @@ export async function up(o: UpOptions): Promise<ClusterConfig> {
   const dataDir = dataDirFor(o.name, o.dataDir);
   const existing = loadConfig(o.name, dataDir);
   const c: ClusterConfig = existing
-    ? { ...existing, proxyMode: o.proxyMode ?? existing.proxyMode, scheduler: o.scheduler ?? existing.scheduler }
+    ? { ...existing, proxyMode: o.proxyMode ?? existing.proxyMode, scheduler: o.scheduler ?? existing.scheduler, runtime: existing.runtime ?? 'process' }
     : {
-      name: o.name, dataDir, workers: o.workers ?? 2, proxyMode: o.proxyMode ?? 'nftables', scheduler: o.scheduler ?? 'random',
+      name: o.name, dataDir, workers: o.workers ?? 2, proxyMode: o.proxyMode ?? 'nftables', scheduler: o.scheduler ?? 'random', runtime: o.runtime ?? DEFAULT_RUNTIME,
       store: o.store ?? (o.etcdServers?.length ? 'etcd' : 'sqlite'), etcdServers: o.etcdServers, etcdTls: o.etcdTls, apiservers: o.apiservers ?? 1, apiserverPort: 0,
       lbPool: o.lbPool ?? '172.18.255.200-172.18.255.250', createdAt: new Date().toISOString(),
     };
@@ -330,6 +335,11 @@ export async function down(o: DownOptions): Promise<void> {
   // Whatever it did not stop, or what outlived it (killed -9): pods' containers, components,
   // their children — only processes svcplane recorded starting, and theirs.
   await killClusterProcesses(dataDir);
+  // The containers and shims each node's containerd started, their mounts and cgroups.
+  if (existsSync(`${dataDir}/containerd`)) {
+    for (const node of readdirSync(`${dataDir}/containerd`)) await cleanupNodeRuntime(dataDir, o.name, node);
+    removeCgroups(`svcplane-${o.name}`);
+  }
   removeClusterNetns(o.name);
   if (existsSync(dataDir)) {
     for (const f of readdirSync(dataDir)) if (/^apiserver(-[a-z0-9]+)?\.sock$/.test(f) || f === 'supervisor.pid') rmSync(`${dataDir}/${f}`, { force: true });

@@ -12,7 +12,8 @@ import { closeSync, fchmodSync, mkdirSync, openSync, renameSync, writeFileSync, 
 import http from 'node:http';
 import { selfCommand } from '../cli/self.js';
 import { clusterComponents, type ComponentSpec } from './components.js';
-import { etcdEndpoints, loadConfig, paths, type ClusterConfig } from './config.js';
+import { writeContainerdConfig } from './containerd.js';
+import { etcdEndpoints, loadConfig, paths, specOf, type ClusterConfig } from './config.js';
 import { memberStatus } from '../store/etcd-cluster.js';
 import { bootstrapCluster } from './bootstrap.js';
 import { procStat, startTicks } from './procs.js';
@@ -99,7 +100,10 @@ export async function supervise(c: ClusterConfig): Promise<void> {
     if (stopping) return;
     const self = selfCommand();
     const prog = r.spec.command ? [r.spec.command] : self;
-    const argv = r.spec.netns ? ['ip', 'netns', 'exec', r.spec.netns, ...prog, ...r.spec.args] : [...prog, ...r.spec.args];
+    // `ip netns exec` also gives the process a mount namespace of its own with a fresh /sys (no
+    // cgroup mounts); a container runtime must see the host's mounts, so it only joins the netns.
+    const enter = !r.spec.netns ? [] : r.spec.hostMounts ? ['nsenter', `--net=/run/netns/${r.spec.netns}`, '--'] : ['ip', 'netns', 'exec', r.spec.netns];
+    const argv = [...enter, ...prog, ...r.spec.args];
     // Logs hold object names, tokens in error messages, pods' output: root only.
     const fd = openSync(p.log(r.spec.name), 'a', 0o600);
     fchmodSync(fd, 0o600);
@@ -159,6 +163,9 @@ export async function supervise(c: ClusterConfig): Promise<void> {
   process.on('SIGINT', () => void stopAll().then(() => process.exit(0)));
 
   const comps = clusterComponents(c);
+  if (c.runtime === 'containerd') {
+    for (const n of specOf(c).nodes) writeContainerdConfig({ dataDir: c.dataDir, cluster: c.name, node: n.name, podCIDR: n.podCIDR, gateway: n.gateway });
+  }
   for (const spec of comps) running.set(spec.name, { spec, restarts: 0, backoffMs: RESTART_MIN_MS });
   // The store first (local etcd members), then whatever does not need the API, then the rest.
   const storeParts = [...running.values()].filter((r) => r.spec.store);

@@ -26,8 +26,10 @@ export function register(program: Command): void {
     .option('--cluster-domain <domain>', 'cluster domain', 'cluster.local')
     .option('--socket <path>', 'node agent API socket (logs, exec); default <data-dir>/kubelet/<node>.sock')
     .option('--healthz-port <port>', '/healthz and /metrics on 127.0.0.1 (0: off)', '10248')
+    .option('--container-runtime-endpoint <socket>', "containerd's socket: pods run as containers through the CRI (default: host processes)")
+    .option('--registry-port <port>', "serve the built-in images on 127.0.0.1:<port> (containerd's registry mirror)")
     .option('--max-pods <n>', 'pods this node runs (status.allocatable.pods; more are rejected with OutOfpods)', '110')
-    .action(async (o: { nodeName: string; nodeIp: string; podCidr: string; dataDir: string; clusterName: string; kubeconfig?: string; clusterDns: string; clusterDomain: string; socket?: string; healthzPort: string; maxPods: string }) => {
+    .action(async (o: { nodeName: string; nodeIp: string; podCidr: string; dataDir: string; clusterName: string; kubeconfig?: string; clusterDns: string; clusterDomain: string; socket?: string; healthzPort: string; maxPods: string; containerRuntimeEndpoint?: string; registryPort?: string }) => {
       const maxPods = Number(o.maxPods);
       if (!Number.isInteger(maxPods) || maxPods < 1) {
         log('invalid --max-pods: want a whole number of at least 1', { maxPods: o.maxPods });
@@ -48,6 +50,7 @@ export function register(program: Command): void {
         client, registered: true, nodeName: o.nodeName, nodeIP: o.nodeIp, podCIDR: o.podCidr, dataDir: o.dataDir,
         clusterName: o.clusterName, clusterDNS: o.clusterDns.split(',').filter(Boolean), clusterDomain: o.clusterDomain,
         socket, healthzPort: Number(o.healthzPort) || undefined, maxPods,
+        containerdSocket: o.containerRuntimeEndpoint?.replace(/^unix:\/\//, ''), registryPort: Number(o.registryPort) || undefined,
       });
       // Pods keep running when the agent stops: a restarted agent adopts them.
       const exit = () => void k.stop().finally(() => process.exit(0));

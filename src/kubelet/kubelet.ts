@@ -14,6 +14,8 @@ import { metrics } from './metrics.js';
 import { LEASE_DURATION_S, LEASE_NAMESPACE, LEASE_RENEW_MS, MAX_PODS, microTime, nodeStatus, type NodeIdentity } from './node.js';
 import { registerNode } from './register.js';
 import { PodRuntime, qosClass } from './runtime.js';
+import { CriRuntime } from './cri-runtime.js';
+import type { NodeRuntime } from './node-runtime.js';
 import { startServer, type KubeletServer } from './server.js';
 
 export const NODE_STATUS_MS = 30_000;
@@ -38,10 +40,14 @@ export interface KubeletOptions {
   registered?: boolean;
   /** --max-pods: pod slots the Node reports, and more pods than this are rejected (default 110). */
   maxPods?: number;
+  /** containerd's socket: pods become containers through the CRI (else host processes). */
+  containerdSocket?: string;
+  /** Serve the built-in images on the node's 127.0.0.1 (containerd's registry mirror). */
+  registryPort?: number;
 }
 
 export interface Kubelet {
-  runtime: PodRuntime;
+  runtime: NodeRuntime;
   stop(opts?: { killPods?: boolean }): Promise<void>;
 }
 
@@ -62,7 +68,25 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
   const seenAt = new Map<string, number>();
   let synced = false;
 
-  const runtime = new PodRuntime({
+  const envSources = {
+    services: (ns: string) => services.list().filter((s) => s.metadata?.namespace === ns),
+    configMap: async (ns: string, name: string) => client.get<ConfigMap>(res('configmaps'), ns, name).catch(() => undefined),
+    secret: async (ns: string, name: string) => client.get<Secret>(res('secrets'), ns, name).catch(() => undefined),
+  };
+  let registry: { close(): void } | undefined;
+  if (o.containerdSocket && o.registryPort) {
+    // Pulls of built-in images fail (ErrImagePull) while it does not serve; loaded images still run.
+    registry = await Promise.all([import('../images/registry.js'), import('../images/build.js')])
+      .then(([m, b]) => m.startRegistry({ cacheDir: b.imageCacheDir(), host: '127.0.0.1', port: o.registryPort! }))
+      .catch((e: unknown) => { log('image registry did not start', { err: String(e) }); return undefined; });
+  }
+  const runtime: NodeRuntime = o.containerdSocket ? new CriRuntime({
+    dataDir: o.dataDir, nodeName: o.nodeName, nodeIP: o.nodeIP, clusterName: o.clusterName,
+    clusterDNS: o.clusterDNS ?? ['10.96.0.10'], clusterDomain: o.clusterDomain ?? 'cluster.local', socket: o.containerdSocket,
+    env: envSources,
+    onStatusChange: (uid) => queue.add(uid),
+    event: (pod, type, reason, message) => recorder.event(pod, type, reason, message),
+  }) : new PodRuntime({
     dataDir: o.dataDir, nodeName: o.nodeName, nodeIP: o.nodeIP, podCIDR: o.podCIDR, clusterName: o.clusterName,
     clusterDNS: o.clusterDNS ?? ['10.96.0.10'], clusterDomain: o.clusterDomain ?? 'cluster.local', nodeNetns: o.nodeNetns,
     apiserverSocket: o.apiserverSocket ?? `${o.dataDir}/apiserver.sock`,
@@ -74,7 +98,7 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
     onStatusChange: (uid) => queue.add(uid),
     event: (pod, type, reason, message) => recorder.event(pod, type, reason, message),
   });
-  const adopted = runtime.adopt();
+  const adopted = await runtime.adopt();
   if (adopted.length) log('found pods from a previous run', { count: adopted.length });
 
   // Node registration: create, or bring an existing object up to date (the CLI may have done it
@@ -204,6 +228,7 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
       queue.shutdown();
       if (opts.killPods) for (const uid of runtime.uids()) { await runtime.stop(uid, 0); runtime.remove(uid); }
       runtime.close();
+      registry?.close();
       await server.close();
     },
   };

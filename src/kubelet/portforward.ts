@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { WebSocket } from 'ws';
-import type { PodRuntime } from './runtime.js';
+import type { NodeRuntime as PodRuntime } from './node-runtime.js';
 import {
   controlFrame, dataFrame, FLAG_FIN, FrameParser, HeaderCodec, MAX_DATA_CHUNK,
   TYPE_GOAWAY, TYPE_PING, TYPE_RST_STREAM, TYPE_SYN_REPLY, TYPE_SYN_STREAM,
@@ -57,7 +57,9 @@ export function handlePortForward(rt: PodRuntime, ws: WebSocket, ns: string, pod
     const uid = found?.uid;
     const netns = uid ? rt.netnsOf(uid) : undefined;
     if (!uid || !netns) return fail(p, `pod ${podName} in namespace ${ns} has no network namespace on this node`);
-    const proc = spawn('ip', ['netns', 'exec', netns, process.execPath, '-e', RELAY, String(p.port)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // A named namespace (process pods) or the path containerd pinned the sandbox's at.
+    const enter = netns.startsWith('/') ? ['nsenter', `--net=${netns}`, '--'] : ['ip', 'netns', 'exec', netns];
+    const proc = spawn(enter[0]!, [...enter.slice(1), process.execPath, '-e', RELAY, String(p.port)], { stdio: ['pipe', 'pipe', 'pipe'] });
     p.proc = proc;
     let err = '';
     proc.stdout!.on('data', (d: Buffer) => {

@@ -12,7 +12,9 @@ import http from 'node:http';
 import { dirname } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { PodRuntime } from './runtime.js';
+import type { NodeRuntime as PodRuntime } from './node-runtime.js';
+import { CriRuntime } from './cri-runtime.js';
+import { decodeCriLog, type CriLogOptions } from './crilog.js';
 import { CH_CLOSE, CH_ERROR, CH_RESIZE, CH_STDERR, CH_STDIN, CH_STDOUT, errorStatus, exitStatus, frame, shellQuote, SUBPROTOCOLS } from './exec-protocol.js';
 import { metricsText, metrics } from './metrics.js';
 import { handlePortForward, PORT_FORWARD_SUBPROTOCOL } from './portforward.js';
@@ -74,7 +76,22 @@ function serveLogs(rt: PodRuntime, req: http.IncomingMessage, res: http.ServerRe
     if (previous) return text(res, 400, `previous terminated container "${t.container}" in pod "${pod}" not found`);
     return text(res, 400, `container "${t.container}" in pod "${pod}" is waiting to start: ContainerCreating`);
   }
-  let { data, pos } = readFrom(file, 0);
+  // containerd writes the CRI log format; process pods' files hold the output as printed.
+  const cri = rt instanceof CriRuntime;
+  if (cri && !existsSync(file)) return text(res, 400, `container "${t.container}" in pod "${pod}" is waiting to start: ContainerCreating`);
+  const sinceS = Number(q.get('sinceSeconds') ?? 0);
+  const sinceT = q.get('sinceTime');
+  const logOpts: CriLogOptions = {
+    timestamps: q.get('timestamps') === 'true' || q.get('timestamps') === '1',
+    sinceMs: sinceS > 0 ? Date.now() - sinceS * 1000 : sinceT ? Date.parse(sinceT) : undefined,
+  };
+  const partial: { partial?: Buffer[] } = {};
+  const decode = (r: { data: Buffer; pos: number }) => {
+    if (!cri) return r;
+    const d = decodeCriLog(r.data, logOpts, partial);
+    return { data: d.out, pos: r.pos - (r.data.length - d.consumed) };
+  };
+  let { data, pos } = decode(readFrom(file, 0));
   const tail = q.get('tailLines');
   if (tail !== null && tail !== '') data = tailLines(data, Number(tail));
   const limit = Number(q.get('limitBytes') ?? 0);
@@ -88,11 +105,11 @@ function serveLogs(rt: PodRuntime, req: http.IncomingMessage, res: http.ServerRe
   const timer = setInterval(() => {
     if (closed) { clearInterval(timer); return; }
     try {
-      const r = readFrom(file, pos);
+      const r = decode(readFrom(file, pos));
       pos = r.pos;
       if (r.data.length) res.write(r.data);
       if (rt.logFile(t.uid, t.container) !== file || !rt.containerProcess(t.uid, t.container)) {
-        const last = readFrom(file, pos);
+        const last = decode(readFrom(file, pos));
         if (last.data.length) res.write(last.data);
         clearInterval(timer);
         res.end();

@@ -31,12 +31,17 @@ const SUFFIX: Record<string, number> = {
 
 /** resource.Quantity.Value() of a count such as allocatable pods ("110", "1k", "2e2"); 0 when absent or malformed. */
 export function quantityValue(q: string | number | undefined): number {
-  if (typeof q === 'number') return Number.isFinite(q) ? Math.ceil(q) : 0;
+  return Math.ceil(quantityNumber(q));
+}
+
+/** A quantity as a plain number, fractions kept ("500m" → 0.5, "64Mi" → 67108864); 0 when absent or malformed. */
+export function quantityNumber(q: string | number | undefined): number {
+  if (typeof q === 'number') return Number.isFinite(q) ? q : 0;
   const m = /^\+?(\d+(?:\.\d*)?|\.\d+)(?:(Ki|Mi|Gi|Ti|Pi|Ei|[kMGTPEm])|[eE]([+-]?\d+))?$/.exec(q?.trim() ?? '');
   if (!m) return 0;
   const mult = m[3] !== undefined ? 10 ** Number(m[3]) : SUFFIX[m[2] ?? ''] ?? NaN;
   const v = Number(m[1]) * mult;
-  return Number.isFinite(v) ? Math.ceil(v) : 0;
+  return Number.isFinite(v) ? v : 0;
 }
 
 /** How many pods the node admits (NodeInfo.Allocatable.AllowedPodNumber). */
