@@ -2,13 +2,15 @@
 # Installs what svcplane needs on a fresh Debian machine, then builds it. Safe to re-run.
 #   Debian packages: the kernel tools the cluster drives (ip, nft, iptables, conntrack), the
 #   clients the tests and the demo use (curl, dig/nslookup, socat for UDP checks), openssl for the
-#   cluster certificates, etcd for the etcd store;
+#   cluster certificates, etcd for the etcd store; containerd and runc (one containerd per node),
+#   mmdebstrap and busybox-static to build the built-in images, netcat for the outside client;
 #   with --bench also the peers the benchmarks compare against.
 #   npm dependencies (npm ci) and the TypeScript build (dist/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(nftables iptables iproute2 conntrack dnsutils curl iputils-ping procps util-linux openssl socat etcd-server etcd-client)
+PKGS=(nftables iptables iproute2 conntrack dnsutils curl iputils-ping procps util-linux openssl socat etcd-server etcd-client
+      containerd runc umoci skopeo mmdebstrap busybox-static containernetworking-plugins netcat-openbsd)
 if [[ "${1:-}" == "--bench" ]]; then PKGS+=(haproxy dnsmasq-base wrk iperf3 dnsperf); fi
 
 missing=()
@@ -22,7 +24,11 @@ fi
 # etcd-server's package starts a system etcd on 2379; svcplane runs its own members (on free
 # ports from 20000), so it is only in the way: stopped through its service manager. Without
 # systemd it is left running; no process is ever stopped by name (it could be anyone's etcd).
-if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then systemctl disable --now etcd >/dev/null 2>&1 || true; fi
+# The same for the system containerd the containerd package starts: each node runs its own.
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+  systemctl disable --now etcd >/dev/null 2>&1 || true
+  systemctl disable --now containerd >/dev/null 2>&1 || true
+fi
 
 if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
   echo "setup: installing npm dependencies" >&2
@@ -30,3 +36,8 @@ if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-loc
 fi
 echo "setup: building" >&2
 npx tsc -p tsconfig.build.json
+# The built-in images (OCI layout in /var/lib/svcplane/images): the first build bootstraps Debian
+# from the package archive (a few minutes); afterwards only layers whose inputs changed are redone.
+echo "setup: building the built-in images" >&2
+SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+$SUDO bin/svcplane image build -q

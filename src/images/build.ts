@@ -149,7 +149,9 @@ function writeBusybox(tar: TarWriter, applets: string[]): void {
   for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'root', 'proc', 'sys', 'dev']) tar.dir(d);
   tar.dir('tmp', 0o1777);
   tar.copy('bin/busybox', BUSYBOX, 0o755);
-  for (const a of applets) if (a !== 'bin/busybox') tar.symlink(a, '/bin/busybox');
+  // Every applet in /bin, as the official busybox image has them (busybox --list-full spreads them over sbin and usr/).
+  const names = [...new Set(applets.map((a) => a.slice(a.lastIndexOf('/') + 1)))].filter((n) => n && n !== 'busybox').sort();
+  for (const n of names) tar.symlink(`bin/${n}`, 'busybox');
   tar.file('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
   tar.file('etc/group', 'root:x:0:\nnogroup:x:65534:\n');
 }
@@ -275,7 +277,7 @@ export const RECIPES: Record<LayerName, Recipe> = {
     },
   },
   busybox: {
-    inputs: () => sha256(JSON.stringify({ RECIPE, busybox: fileSha(BUSYBOX), applets: busyboxApplets() })),
+    inputs: () => sha256(JSON.stringify({ RECIPE, layout: 'all-in-bin', busybox: fileSha(BUSYBOX), applets: busyboxApplets() })),
     async build(ctx, out) {
       const tar = new TarWriter(out);
       writeBusybox(tar, busyboxApplets());
