@@ -13,7 +13,6 @@ export const PAUSE: CommandDef = {
 
 /** Prints "Paused"; SIGINT exits 1, SIGTERM exits 2, after --delay-shutdown seconds. */
 export function runPause(flags: Record<string, string>): void {
-  process.stdout.write('Paused\n');
   const delay = Number(flags['delay-shutdown']);
   const keep = setInterval(() => undefined, 1 << 30);
   let done = false;
@@ -25,6 +24,8 @@ export function runPause(flags: Record<string, string>): void {
   };
   process.on('SIGINT', on(1));
   process.on('SIGTERM', on(2));
+  // After the handlers: a caller that saw "Paused" may signal at once.
+  process.stdout.write('Paused\n');
 }
 
 const simple = (use: string, short: string): CommandDef => ({ use, short, args: { max: 0 }, flags: {} });
