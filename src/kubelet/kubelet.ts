@@ -10,6 +10,9 @@ import { Informer } from '../client/informer.js';
 import { Client } from '../client/rest.js';
 import { ApiError } from '../client/types.js';
 import { WorkQueue } from '../client/workqueue.js';
+import { requestPodToken, SERVICE_ACCOUNT_MOUNT, writeServiceAccountFiles } from '../client/serviceaccount-token.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { metrics } from './metrics.js';
 import { LEASE_DURATION_S, LEASE_NAMESPACE, LEASE_RENEW_MS, MAX_PODS, microTime, nodeStatus, type NodeIdentity } from './node.js';
 import { registerNode } from './register.js';
@@ -84,6 +87,14 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
     dataDir: o.dataDir, nodeName: o.nodeName, nodeIP: o.nodeIP, clusterName: o.clusterName,
     clusterDNS: o.clusterDNS ?? ['10.96.0.10'], clusterDomain: o.clusterDomain ?? 'cluster.local', socket: o.containerdSocket,
     env: envSources,
+    // The kube-api-access volume: a token bound to the pod, the cluster CA, the namespace.
+    podMounts: async (pod, dir) => {
+      if (pod.spec?.automountServiceAccountToken === false) return [];
+      const { token } = await requestPodToken(client, pod);
+      const sa = join(dir, 'serviceaccount');
+      writeServiceAccountFiles(sa, { token, ca: readFileSync(join(o.dataDir, 'pki', 'ca.crt'), 'utf8'), namespace: pod.metadata?.namespace ?? 'default' });
+      return [{ containerPath: SERVICE_ACCOUNT_MOUNT, hostPath: sa, readonly: true }];
+    },
     onStatusChange: (uid) => queue.add(uid),
     event: (pod, type, reason, message) => recorder.event(pod, type, reason, message),
   }) : new PodRuntime({
