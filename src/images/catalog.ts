@@ -132,9 +132,11 @@ export function parseImage(image: string): { repo: string; tag: string } {
 }
 
 /** The message of an ErrImagePull / ImagePullBackOff for an image svcplane does not have. */
-export function unknownImageMessage(image: string): string {
-  return `image "${image}" is not a svcplane built-in image (known: ${BUILTIN_NAMES.join(', ')}); ` +
-    `load it into the cluster with: svcplane image load FILE… (a "docker save" tarball or an OCI archive holding ${image})`;
+export function unknownImageMessage(image: string, runtime: 'containerd' | 'process' = 'containerd'): string {
+  const how = runtime === 'containerd'
+    ? `svcplane image load FILE… (a "docker save" tarball or an OCI archive holding ${image})`
+    : `svcplane image load ${image} --command '<shell command>'`;
+  return `image "${image}" is not a svcplane built-in image (known: ${BUILTIN_NAMES.join(', ')}); load it into the cluster with: ${how}`;
 }
 
 // ---------------------------------------------------------------------------------------------

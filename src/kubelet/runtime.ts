@@ -240,10 +240,10 @@ class PodWorker {
       // ErrImagePull on each attempt, ImagePullBackOff while waiting for the next (like the kubelet).
       rec.state = 'waiting';
       rec.reason = first && rec.imageFailures % 2 === 1 ? 'ErrImagePull' : 'ImagePullBackOff';
-      rec.message = rec.reason === 'ErrImagePull' ? unknownImageMessage(image) : `Back-off pulling image "${image}": ${unknownImageMessage(image)}`;
+      rec.message = rec.reason === 'ErrImagePull' ? unknownImageMessage(image, 'process') : `Back-off pulling image "${image}": ${unknownImageMessage(image, 'process')}`;
       if (rec.reason === 'ErrImagePull') {
         this.event('Normal', 'Pulling', `Pulling image "${image}"`);
-        this.event('Warning', 'Failed', `Failed to pull image "${image}": ${unknownImageMessage(image)}`);
+        this.event('Warning', 'Failed', `Failed to pull image "${image}": ${unknownImageMessage(image, 'process')}`);
         this.event('Warning', 'Failed', 'Error: ErrImagePull');
       } else {
         this.event('Normal', 'BackOff', `Back-off pulling image "${image}"`);
