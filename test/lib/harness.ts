@@ -94,7 +94,7 @@ export class TestCluster {
 let counter = 0;
 
 /** Bring up a fresh cluster for this test file; it is torn down by the returned object's destroy(). */
-export async function startCluster(opts: { proxyMode?: ProxyMode; scheduler?: string; workers?: number; store?: 'sqlite' | 'etcd'; apiservers?: number; etcdServers?: string[] } = {}): Promise<TestCluster> {
+export async function startCluster(opts: { proxyMode?: ProxyMode; scheduler?: string; workers?: number; store?: 'sqlite' | 'etcd'; apiservers?: number; etcdServers?: string[]; runtime?: 'containerd' | 'process' } = {}): Promise<TestCluster> {
   const name = `t${process.pid % 100000}${counter++}`;
   const dataDir = mkdtempSync(join(tmpdir(), `svp-${name}-`));
   const lines: string[] = [];
@@ -102,7 +102,7 @@ export async function startCluster(opts: { proxyMode?: ProxyMode; scheduler?: st
   const cleanupOnExit = () => { spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'down', '--name', name, '--data-dir', dataDir, '--purge'], { stdio: 'ignore' }); };
   process.once('exit', cleanupOnExit);
   try {
-    c = await up({ name, dataDir, workers: opts.workers ?? 2, proxyMode: opts.proxyMode, scheduler: opts.scheduler, store: opts.store, apiservers: opts.apiservers, etcdServers: opts.etcdServers, out: (l) => lines.push(l), waitMs: 120_000 });
+    c = await up({ name, dataDir, workers: opts.workers ?? 2, proxyMode: opts.proxyMode, scheduler: opts.scheduler, store: opts.store, apiservers: opts.apiservers, etcdServers: opts.etcdServers, runtime: opts.runtime, out: (l) => lines.push(l), waitMs: 120_000 });
   } catch (e) {
     await down({ name, dataDir, purge: false, out: () => {} }).catch(() => {});
     const logs = spawnSync('sh', ['-c', `tail -n 30 ${dataDir}/logs/*.log`], { encoding: 'utf8' }).stdout;
