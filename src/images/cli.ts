@@ -2,8 +2,9 @@
  * @module images/cli
  * `svcplane image-run <program> [args…]` (the process a built-in image runs inside its pod) and
  * `svcplane image build` (the built-in OCI images), `svcplane image registry` (serves them to a
- * node's containerd) and `svcplane image load|list` (host-command images of the process runtime).
- * build and registry are imported when run: `image-run` stays lean.
+ * node's containerd), `svcplane image load|ls|rm` (archives into every node's containerd, load.ts)
+ * and `image load NAME --command` / `image list` (host-command images of the process runtime).
+ * build, registry and load are imported when run: `image-run` stays lean.
  */
 import type { Command } from 'commander';
 import { DEFAULT_IMAGE_HOME, listUserImages, loadUserImage } from './catalog.js';
@@ -57,19 +58,48 @@ export function register(program: Command): void {
       process.on('SIGINT', stop);
     });
   image
-    .command('load <name>')
-    .description('make NAME (e.g. my-custom-backend-image:v1) runnable by pods: its process is COMMAND run by sh -c inside the pod')
-    .requiredOption('--command <command>', 'shell command the image runs (container args are passed as $1…)')
-    .option('--workdir <dir>', 'working directory')
-    .option('--data-dir <dir>', 'cluster data dir (default: --name\'s, else ~/.svcplane)')
-    .option('--name <cluster>', 'cluster name')
-    .action((name: string, o: { command: string; workdir?: string; dataDir?: string; name?: string }) => {
-      const home = imageHome(o.dataDir, o.name);
-      loadUserImage(home, name, o.command, o.workdir);
-      process.stdout.write(`Image: "${name}" loaded into ${home}\n`);
+    .command('load <files...>')
+    .description('import "docker save" tarballs or OCI archives (plain or gzipped) into the containerd of every node of a cluster, like kind load image-archive')
+    .option('--name <cluster>', 'cluster name (default "svcplane")')
+    .option('--data-dir <dir>', 'cluster data directory (default /var/lib/svcplane/<name>)')
+    .option('--command <command>', 'process runtime only (being retired): the one NAME given runs this shell command (container args are $1…)')
+    .option('--workdir <dir>', 'with --command: working directory')
+    .action(async (files: string[], o: { command?: string; workdir?: string; dataDir?: string; name?: string }) => {
+      if (o.command !== undefined) {
+        if (files.length !== 1) throw new Error(`svcplane image load NAME --command: give exactly one image name (got ${files.length})`);
+        const home = imageHome(o.dataDir, o.name);
+        loadUserImage(home, files[0]!, o.command, o.workdir);
+        process.stdout.write(`Image: "${files[0]}" loaded into ${home}\n`);
+        return;
+      }
+      if (o.workdir !== undefined) throw new Error('--workdir goes with --command (host-command images of the process runtime)');
+      const { loadImages } = await import('./load.js');
+      await loadImages({ name: o.name, dataDir: o.dataDir, files, out: (l) => process.stdout.write(`${l}\n`) });
+    });
+  image
+    .command('ls')
+    .description('list the images on the nodes of a cluster (as the kubelet sees them through the CRI) and which nodes hold each')
+    .option('--name <cluster>', 'cluster name (default "svcplane")')
+    .option('--data-dir <dir>', 'cluster data directory (default /var/lib/svcplane/<name>)')
+    .option('-o, --output <format>', 'table or json', 'table')
+    .action(async (o: { dataDir?: string; name?: string; output: string }) => {
+      if (o.output !== 'table' && o.output !== 'json') throw new Error(`--output ${JSON.stringify(o.output)}: use table or json`);
+      const { listImages, imageTable } = await import('./load.js');
+      const { rows, nodes } = await listImages({ name: o.name, dataDir: o.dataDir });
+      process.stdout.write(o.output === 'json' ? `${JSON.stringify({ nodes, images: rows }, null, 2)}\n` : `${imageTable(rows, nodes)}\n`);
+    });
+  image
+    .command('rm <images...>')
+    .description('remove images (NAME[:TAG], NAME@DIGEST or image ID) from every node of a cluster')
+    .option('--name <cluster>', 'cluster name (default "svcplane")')
+    .option('--data-dir <dir>', 'cluster data directory (default /var/lib/svcplane/<name>)')
+    .action(async (names: string[], o: { dataDir?: string; name?: string }) => {
+      const { removeImages } = await import('./load.js');
+      await removeImages({ name: o.name, dataDir: o.dataDir, names, out: (l) => process.stdout.write(`${l}\n`) });
     });
   image
     .command('list')
+    .description('process runtime only (being retired): the host-command images of image load NAME --command')
     .option('--data-dir <dir>', 'cluster data dir')
     .option('--name <cluster>', 'cluster name')
     .action((o: { dataDir?: string; name?: string }) => {
