@@ -178,7 +178,7 @@ export async function inspectArchive(file: string): Promise<ArchiveInfo> {
     if (!Array.isArray(mf)) throw notImage('its manifest.json is not a list of images');
     for (const m of mf) names.push(...(m.RepoTags ?? []));
   } else {
-    throw notImage(`it holds ${scan.entries} entries but neither manifest.json ("docker save") nor oci-layout and index.json (OCI)`);
+    throw notImage(`it holds ${scan.entries} ${scan.entries === 1 ? 'entry' : 'entries'} but neither manifest.json ("docker save") nor oci-layout and index.json (OCI)`);
   }
   if (!names.length) {
     throw new Error(`"${file}" holds no image with a name pods could use: save it with one (docker save NAME:TAG, skopeo copy … oci-archive:${file}:NAME:TAG)`);
