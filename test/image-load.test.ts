@@ -191,5 +191,10 @@ describe('svcplane image load / ls / rm (containerd)', { skip, timeout: 240_000 
     const again = svcplane(['image', 'rm', ...cl(), 'example.com/my-app:v1']);
     assert.equal(again.code, 1);
     assert.match(again.err, /no such image "example\.com\/my-app:v1" on any node/);
+    // By image ID prefix, as crictl rmi takes it.
+    const oci = ls().images.find((i) => i.image === 'example.com/my-oci')!;
+    const byId = svcplane(['image', 'rm', ...cl(), oci.id.slice(7, 19)]);
+    assert.equal(byId.code, 0, byId.err);
+    assert.ok(!ls().images.some((i) => i.id === oci.id), 'the image with that ID is gone from every node');
   });
 });
