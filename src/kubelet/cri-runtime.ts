@@ -503,8 +503,13 @@ class CriPod {
       st.containerID = `${CONTAINER_RUNTIME}://${last.id}`;
       if (last.state === 'CONTAINER_RUNNING') {
         st.state = { running: { startedAt: isoOfNs(lastSt?.startedAt ?? last.createdAt) } };
-        st.started = l.id === last.id && l.started;
-        st.ready = st.started && l.ready;
+        // An instance this agent has not probed yet (adopted after a restart) is reported as the
+        // kubelet's prober manager does before its first probe: started unless a startup probe
+        // gates it, ready unless a readiness probe does. Else the pod turns unready for a moment
+        // after every agent restart and drops out of its Services' endpoints.
+        const probed = l.id === last.id;
+        st.started = probed ? l.started : !c.startupProbe;
+        st.ready = st.started && (probed ? l.ready : !c.readinessProbe);
         if (prev?.finishedAt) st.lastState = { terminated: term(prev) };
       } else if (last.state === 'CONTAINER_EXITED' && lastSt) {
         const restarts = !this.terminating && (policy === 'Always' || (policy === 'OnFailure' && lastSt.exitCode !== 0));
@@ -744,12 +749,14 @@ export class CriRuntime {
 
   /**
    * argv that runs cmd in a running container: every namespace of its main process (mount, PID,
-   * IPC, UTS, network, cgroup), its root and working directory, its environment.
+   * IPC, UTS, network, cgroup), its root and working directory, its environment. The directory is
+   * the process's own (`-w` alone): `--wd=DIR` is opened in the host's root before nsenter enters
+   * the container's, which left exec in the host's / (`ls .` showed the host's files).
    */
   execArgv(uid: string, container: string, cmd: string[]): { argv: string[]; env: Record<string, string> } | undefined {
     const p = this.containerProcess(uid, container);
     if (!p) return undefined;
-    return { argv: ['nsenter', '-t', String(p.pid), '-m', '-u', '-i', '-n', '-p', '-C', '-r', `--wd=${p.workingDir}`, '--', ...cmd], env: p.env };
+    return { argv: ['nsenter', '-t', String(p.pid), '-m', '-u', '-i', '-n', '-p', '-C', '-r', '-w', '--', ...cmd], env: p.env };
   }
 
   /** CRI log file of a container: the current instance, or the previous one. */
