@@ -178,7 +178,8 @@ describe('pods are containers', { skip: !isRoot() && 'needs root', concurrency: 
     }, 75_000, 500);
     assert.equal(st.lastState.terminated.reason, 'OOMKilled');
     assert.equal(st.lastState.terminated.exitCode, 137);
-    assert.equal(cstatus('hog', 'idle').restartCount, 0, 'the other container of the pod is untouched');
+    const idle = cstatus('hog', 'idle');
+    assert.equal(idle.restartCount, 0, `the other container of the pod is untouched: ${JSON.stringify(idle)}`);
     const d = c.k('describe', 'pod', 'hog');
     assert.match(d, /Last State:\s+Terminated\s+Reason:\s+OOMKilled\s+Exit Code:\s+137/);
   });
