@@ -363,7 +363,9 @@ async function withCluster(runtime: 'containerd' | 'process', fn: (c: ClusterCon
   const dataDir = mkdtempSync(join(tmpdir(), `svp-${name}-`));
   let k: TestCluster | undefined;
   let cfg: ClusterConfig | undefined;
-  const cleanup = () => down({ name, dataDir, purge: true, out: () => {} }).catch((e) => console.error(`down ${name}: ${e}`));
+  // One down, whether SIGINT or the end of the run asks first (the other waits for the same one).
+  let downing: Promise<void> | undefined;
+  const cleanup = () => (downing ??= down({ name, dataDir, purge: true, out: () => {} }).catch((e) => console.error(`down ${name}: ${e}`)));
   const onInt = () => void cleanup().then(() => process.exit(130));
   process.once('SIGINT', onInt);
   try {
