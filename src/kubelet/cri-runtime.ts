@@ -759,6 +759,22 @@ export class CriRuntime {
     return { argv: ['nsenter', '-t', String(p.pid), '-m', '-u', '-i', '-n', '-p', '-C', '-r', '-w', '--', ...cmd], env: p.env };
   }
 
+  /**
+   * The runtime's streaming URL for attaching to a running container's stdio (CRI Attach), as
+   * the kubelet's GetAttach: tty is the container's own (fixed when it was created), and a tty
+   * has no separate stderr. Errors carry the kubelet's wording.
+   */
+  async attach(uid: string, container: string, o: { stdin: boolean; stdout: boolean; stderr: boolean }): Promise<{ url: string; tty: boolean }> {
+    const p = this.pods.get(uid);
+    const full = p ? `${p.name}_${p.namespace}` : uid;
+    let last = p?.latest(container);
+    if (p && last?.state !== 'CONTAINER_RUNNING') { await this.refresh().catch(() => undefined); last = p.latest(container); }
+    if (!p || !last || last.state !== 'CONTAINER_RUNNING') throw new Error(`container ${container} not found in pod ${full}`);
+    const tty = !!p.pod?.spec?.containers?.find((c) => c.name === container)?.tty;
+    const url = await this.cri.attach({ containerId: last.id, tty, stdin: o.stdin, stdout: o.stdout, stderr: o.stderr && !tty });
+    return { url, tty };
+  }
+
   /** CRI log file of a container: the current instance, or the previous one. */
   logFile(uid: string, container: string, previous = false): string | undefined {
     const p = this.pods.get(uid);

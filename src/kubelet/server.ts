@@ -4,6 +4,7 @@
  * the real kubelet's paths so the API server can proxy pods/<p>/log|exec to it:
  *   GET /containerLogs/{ns}/{pod}/{container}?follow=&tailLines=&previous=&limitBytes=
  *   GET /exec/{ns}/{pod}/{container}?command=…&stdin=&stdout=&stderr=&tty=   (WebSocket)
+ *   GET /attach/{ns}/{pod}/{container}?stdin=&stdout=&stderr=&tty=             (WebSocket, attach.ts)
  *   GET /healthz, /metrics, /pods
  */
 import { spawn } from 'node:child_process';
@@ -13,6 +14,7 @@ import { dirname } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { NodeRuntime as PodRuntime } from './node-runtime.js';
+import { handleAttach } from './attach.js';
 import { CriRuntime } from './cri-runtime.js';
 import { decodeCriLog, type CriLogOptions } from './crilog.js';
 import { CH_CLOSE, CH_ERROR, CH_RESIZE, CH_STDERR, CH_STDIN, CH_STDOUT, errorStatus, exitStatus, frame, shellQuote, SUBPROTOCOLS } from './exec-protocol.js';
@@ -220,6 +222,10 @@ export async function startServer(rt: PodRuntime, socketPath: string | undefined
     const { url, parts } = route(req);
     if (parts[0] === 'exec' && parts.length >= 3) {
       wss.handleUpgrade(req, socket, head, (ws) => handleExec(rt, ws, parts[1]!, parts[2]!, parts[3], url.searchParams));
+      return;
+    }
+    if (parts[0] === 'attach' && parts.length >= 3) {
+      wss.handleUpgrade(req, socket, head, (ws) => handleAttach(rt instanceof CriRuntime ? rt : undefined, ws, resolveTarget(rt, parts[1]!, parts[2]!, parts[3]), url.searchParams));
       return;
     }
     if (parts[0] === 'portForward' && parts.length >= 3) {
