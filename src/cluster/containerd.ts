@@ -59,6 +59,8 @@ state = ${JSON.stringify(p.state)}
   address = ""
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = ${JSON.stringify(SANDBOX_IMAGE)}
+  # CRI Attach/Exec URLs: the node agent, in the same netns, dials them (kubectl attach, run -it);
+  # port 0 lets containerd pick a free one and put it in the URLs it returns.
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   netns_mounts_under_state_dir = true
