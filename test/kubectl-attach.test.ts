@@ -64,7 +64,10 @@ describe('kubectl attach and run -it on containerd', { skip: !isRoot() && 'needs
   it('run --rm -it busybox -- sh: a shell on the pod\'s pty (prompt, commands, resize), exit code 0, the pod deleted', { timeout: 60_000 }, async () => {
     const p = kubectl(['run', '--rm', '-it', 'shell', '--image=busybox', '--restart=Never', '--', 'sh'], { tty: { cols: 123, rows: 45 } });
     procs.push(p);
-    p.child.stdin!.write('echo $((6*7)); hostname; stty size; exit\n');
+    p.child.stdin!.write('echo $((6*7)); hostname\n');
+    // kubectl sends its size +1 then its size (to force a redraw): asked once the shell has answered.
+    await waitOut(p, '42', (l) => l.includes('42'));
+    p.child.stdin!.write('stty size; exit\n');
     assert.equal(await exited(p, 45_000), 0, p.out());
     const l = lines(p.out());
     assert.ok(l.includes('42'), `the shell computed 6*7: ${JSON.stringify(p.out())}`);
