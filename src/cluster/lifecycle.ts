@@ -4,7 +4,8 @@
  * every node is Ready and the API answers through the kubeconfig handed to the user; stop and
  * remove everything it created — and only that (procs.ts: what svcplane recorded starting).
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { KUBE_DNS_IP } from './bootstrap.js';
 import { cleanupNodeRuntime, removeCgroups } from './containerd.js';
 import { chmodSync, closeSync, existsSync, fchmodSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -44,7 +45,7 @@ const DEFAULT_PORT = 6443;
 const REQUIRED_COMMANDS: Record<string, string> = { ip: 'iproute2', nft: 'nftables', conntrack: 'conntrack', 'iptables-restore': 'iptables' };
 
 /** What runs pods in a new cluster (`svcplane up --runtime`); SVCPLANE_RUNTIME overrides it. */
-export const DEFAULT_RUNTIME: 'containerd' | 'process' = process.env.SVCPLANE_RUNTIME === 'containerd' ? 'containerd' : 'process';
+export const DEFAULT_RUNTIME: 'containerd' | 'process' = process.env.SVCPLANE_RUNTIME === 'process' ? 'process' : 'containerd';
 
 export function preflight(mode: ProxyMode): void {
   if (process.getuid?.() !== 0) {
@@ -263,9 +264,23 @@ export async function up(o: UpOptions): Promise<ClusterConfig> {
     throw new Error(`the API server does not answer at https://127.0.0.1:${c.apiserverPort} with ${p.kubeconfig} within ${wait / 1000}s; see ${p.log('apiserver')}`);
   }
   out(` ✓ all ${spec.nodes.length} nodes Ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+  // A cluster is up when a pod can resolve a Service name: kube-dns has a ready endpoint and the
+  // proxies route 10.96.0.10 to it (else a first `nslookup` right after up can fail).
+  if (!(await waitFor(() => clusterDnsAnswers(spec.nodes[0]!.netns), wait, 100))) {
+    throw new Error(`cluster DNS (${KUBE_DNS_IP}) did not answer within ${wait / 1000}s; see kubectl -n kube-system get pods -l k8s-app=kube-dns and ${p.logs}/kubelet-*.log`);
+  }
+  out(` ✓ cluster DNS ${KUBE_DNS_IP} answers (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
   out(`kubeconfig: ${p.kubeconfig}`);
   out(`  kubectl --kubeconfig ${p.kubeconfig} get nodes      (or: svcplane kubeconfig --name ${c.name} --merge)`);
   return c;
+}
+
+/** Whether kube-dns answers kubernetes.default from a node (dig: one try, 1 s). */
+function clusterDnsAnswers(netns: string): Promise<boolean> {
+  return new Promise((done) => {
+    execFile('ip', ['netns', 'exec', netns, 'dig', '+short', '+time=1', '+tries=1', `@${KUBE_DNS_IP}`, 'kubernetes.default.svc.cluster.local', 'A'],
+      { timeout: 3000 }, (err, stdout) => done(!err && /^\d+\.\d+\.\d+\.\d+$/m.test(stdout)));
+  });
 }
 
 /** Wait until every node's proxy was (re)started after `since` and has been up a moment. */

@@ -9,6 +9,8 @@
  *            and libstdc++)
  *   app      svcplane's image programs bundled into /svcplane/run.js (esbuild) and the wrappers
  *            /agnhost, /coredns, /bootcamp
+ *   nodelibs the node binary's dynamic loader and shared libraries from the host, at the paths
+ *            ldd names (for images without the debian layer: coredns)
  *   busybox  busybox-static with its applet links
  *   pause    /pause: waits, exits 0 on SIGTERM/SIGINT, reaps zombies (static C, else busybox)
  * Inputs of each layer are hashed and recorded in layers/<name>.json next to the layout; an
@@ -245,6 +247,16 @@ export const RECIPES: Record<LayerName, Recipe> = {
       return { inputs: this.inputs(ctx)!, note: `node ${process.version} from ${process.execPath}` };
     },
   },
+  nodelibs: {
+    inputs: () => sha256(JSON.stringify({ RECIPE, libs: nodeLibs().map((l) => { const st = statSync(l.real); return [l.path, l.real, st.size, st.mtimeMs]; }) })),
+    async build(ctx, out) {
+      const tar = new TarWriter(out);
+      const libs = nodeLibs();
+      for (const l of libs) tar.copy(l.path.replace(/^\//, ''), l.real, 0o755);
+      tar.finish();
+      return { inputs: this.inputs(ctx)!, note: libs.map((l) => l.path).join(' ') };
+    },
+  },
   app: {
     inputs: (ctx) => {
       const files = ctx.previous?.files;
@@ -387,7 +399,19 @@ async function withLock<T>(dir: string, fn: () => Promise<T>, log: (s: string) =
   try { return await fn(); } finally { rmSync(lock, { recursive: true, force: true }); }
 }
 
-const LAYER_ORDER: LayerName[] = ['pause', 'busybox', 'node', 'app', 'debian'];
+const LAYER_ORDER: LayerName[] = ['pause', 'busybox', 'nodelibs', 'node', 'app', 'debian'];
+
+/** The shared objects `ldd node` names (loader included), each with the file it resolves to. */
+function nodeLibs(): { path: string; real: string }[] {
+  const out = execFileSync('ldd', [process.execPath], { encoding: 'utf8' });
+  const libs: { path: string; real: string }[] = [];
+  for (const line of out.split('\n')) {
+    const m = /=>\s*(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
+    if (m) libs.push({ path: m[1]!, real: realpathSync(m[1]!) });
+  }
+  if (!libs.some((l) => /ld-linux/.test(l.path))) throw new Error(`ldd ${process.execPath}: no dynamic loader in:\n${out}`);
+  return libs;
+}
 
 /**
  * Builds (or finds up to date) every layer and image. cacheDir defaults to

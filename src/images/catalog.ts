@@ -16,7 +16,7 @@ import { pathToFileURL } from 'node:url';
 import { PROJECT_ROOT, compiledEntry } from '../cli/self.js';
 
 /** The layers the built-in images are made of (src/images/build.ts builds each one). */
-export type LayerName = 'debian' | 'node' | 'app' | 'busybox' | 'pause';
+export type LayerName = 'debian' | 'node' | 'app' | 'busybox' | 'pause' | 'nodelibs';
 
 /** A built-in image: its layers, bottom first, and its OCI config (Docker's ENTRYPOINT/CMD …). */
 export interface ImageDef {
@@ -35,6 +35,8 @@ export const IMAGE_ENV = [PATH];
 
 const DEBIAN: LayerName[] = ['debian'];
 const PROGRAM: LayerName[] = ['debian', 'node', 'app'];
+/** A program without Debian: busybox's sh and the node binary's own shared libraries (a 104 MB pull, not 245). */
+const LEAN_PROGRAM: LayerName[] = ['busybox', 'nodelibs', 'node', 'app'];
 
 /** The built-in images by key (the key is the image's ref name in the OCI layout). */
 export const IMAGES = {
@@ -53,7 +55,7 @@ export const IMAGES = {
   // As upstream's test/images/agnhost/Dockerfile: ENTRYPOINT ["/agnhost"], CMD ["pause"].
   agnhost: { layers: PROGRAM, entrypoint: ['/agnhost'], cmd: ['pause'], legacy: () => ({ entrypoint: run('agnhost'), cmd: [] }) },
   coredns: {
-    layers: PROGRAM, entrypoint: ['/coredns'], exposedPorts: ['53/tcp', '53/udp', '9153/tcp'],
+    layers: LEAN_PROGRAM, entrypoint: ['/coredns'], exposedPorts: ['53/tcp', '53/udp', '9153/tcp'],
     legacy: () => ({ entrypoint: run('coredns'), cmd: [] }),
   },
 } satisfies Record<string, ImageDef>;

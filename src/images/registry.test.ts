@@ -25,7 +25,7 @@ describe('images registry', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'svp-imgreg-'));
     initLayout(dir);
-    for (const name of ['debian', 'node', 'app', 'busybox', 'pause'] as LayerName[]) {
+    for (const name of ['debian', 'node', 'app', 'busybox', 'pause', 'nodelibs'] as LayerName[]) {
       const file = join(dir, `${name}.tar`);
       const tar = new TarWriter(file);
       tar.file(`etc/svcplane-${name}`, `layer ${name}\n`);
@@ -102,7 +102,7 @@ describe('images registry', () => {
       ['/v2/e2e-test-images/agnhost/manifests/2.21?ns=k8s.gcr.io', { Entrypoint: ['/agnhost'], Cmd: ['pause'] }, ['debian', 'node', 'app']],
       ['/v2/pause/manifests/3.9?ns=registry.k8s.io', { Entrypoint: ['/pause'] }, ['pause']],
       ['/v2/registry.k8s.io/pause/manifests/3.6', { Entrypoint: ['/pause'] }, ['pause']],
-      ['/v2/coredns/coredns/manifests/v1.11.1?ns=registry.k8s.io', { Entrypoint: ['/coredns'] }, ['debian', 'node', 'app']],
+      ['/v2/coredns/coredns/manifests/v1.11.1?ns=registry.k8s.io', { Entrypoint: ['/coredns'] }, ['busybox', 'nodelibs', 'node', 'app']],
       ['/v2/library/busybox/manifests/1.36?ns=docker.io', { Cmd: ['sh'] }, ['busybox']],
       ['/v2/busybox/manifests/latest', { Cmd: ['sh'] }, ['busybox']],
       ['/v2/curlimages/curl/manifests/8.5.0?ns=docker.io', { Entrypoint: ['curl'] }, ['debian']],

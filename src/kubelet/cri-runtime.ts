@@ -288,7 +288,7 @@ class CriPod {
     this.event('Normal', 'Pulling', `Pulling image "${image}"`);
     const t0 = Date.now();
     try {
-      await cri.pullImage(image, this.sandboxConfig);
+      await this.rt.pull(image, this.sandboxConfig);
     } catch (e) {
       w.imageFailures++;
       w.reason = 'ErrImagePull';
@@ -578,6 +578,8 @@ export class CriRuntime {
   private pods = new Map<string, CriPod>();
   private timer?: NodeJS.Timeout;
   private refreshing?: Promise<void>;
+  /** Pulls in flight by image: pods (and the start-up pre-pull) wanting one image share one pull. */
+  private pulls = new Map<string, Promise<string>>();
 
   constructor(readonly opts: CriRuntimeOptions) {
     this.cri = new CriClient(opts.socket);
@@ -598,6 +600,26 @@ export class CriRuntime {
       try { await this.cri.version(); return; } catch (e) { if (Date.now() > end) throw e; }
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+
+  pull(image: string, sandboxConfig?: PodSandboxConfig): Promise<string> {
+    let p = this.pulls.get(image);
+    if (!p) {
+      p = this.cri.pullImage(image, sandboxConfig).finally(() => this.pulls.delete(image));
+      this.pulls.set(image, p);
+    }
+    return p;
+  }
+
+  /**
+   * Pull what every cluster runs at once (the pause image, cluster DNS) when the node starts, as
+   * kind's node image has them preloaded: the first pods then do not wait for a pull.
+   */
+  async prepull(images: string[]): Promise<void> {
+    await Promise.all(images.map(async (image) => {
+      if (await this.cri.imageStatus(image).catch(() => undefined)) return;
+      await this.pull(image).catch(() => undefined);
+    }));
   }
 
   /** The sandbox's network namespace path (containerd's info), for port-forward. */

@@ -18,6 +18,8 @@ import { LEASE_DURATION_S, LEASE_NAMESPACE, LEASE_RENEW_MS, MAX_PODS, microTime,
 import { registerNode } from './register.js';
 import { PodRuntime, qosClass } from './runtime.js';
 import { CriRuntime } from './cri-runtime.js';
+import { SANDBOX_IMAGE } from '../cluster/containerd.js';
+import { COREDNS_IMAGE } from '../cluster/bootstrap.js';
 import type { NodeRuntime } from './node-runtime.js';
 import { startServer, type KubeletServer } from './server.js';
 
@@ -110,6 +112,7 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
     event: (pod, type, reason, message) => recorder.event(pod, type, reason, message),
   });
   const adopted = await runtime.adopt();
+  if (runtime instanceof CriRuntime && registry) void runtime.prepull([SANDBOX_IMAGE, COREDNS_IMAGE]);
   if (adopted.length) log('found pods from a previous run', { count: adopted.length });
 
   // Node registration: create, or bring an existing object up to date (the CLI may have done it
