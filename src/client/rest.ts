@@ -7,7 +7,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { URL } from 'node:url';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { KubeList, KubeObject, MetaObject, WatchEvent } from '../api/types.js';
 import { resourcePath, type ResourceInfo } from '../api/registry.js';
 import { inClusterConfig, loadKubeconfig } from './kubeconfig.js';
@@ -96,6 +96,22 @@ export class Client {
 
   static inCluster(): Client {
     return new Client(inClusterConfig());
+  }
+
+  /**
+   * For a component started beside the API server (as `svcplane up` starts them, so their module
+   * loading overlaps its start): wait for the kubeconfig it writes, then until /readyz answers 200,
+   * polling every stepMs. A resumed cluster's file is there and its API answers at once.
+   */
+  static async whenServing(path: string, stepMs = 50): Promise<Client> {
+    const pause = () => new Promise((r) => setTimeout(r, stepMs));
+    while (!existsSync(path)) await pause();
+    const client = Client.fromKubeconfig(path);
+    for (;;) {
+      const status = await client.requestOnce('GET', '/readyz', { timeoutMs: 2000 }).then((r) => r.status, () => 0);
+      if (status === 200) return client;
+      await pause();
+    }
   }
 
   private tokenReadAt = 0;

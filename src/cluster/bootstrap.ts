@@ -38,7 +38,7 @@ export function addonManifests(): KubeObject[] {
                 { name: 'dns-tcp', containerPort: 53, protocol: 'TCP' },
                 { name: 'metrics', containerPort: 9153, protocol: 'TCP' },
               ],
-              readinessProbe: { httpGet: { path: '/ready', port: 8181 }, periodSeconds: 2 },
+              readinessProbe: { httpGet: { path: '/ready', port: 8181 }, periodSeconds: 1 },
               livenessProbe: { httpGet: { path: '/health', port: 8080 }, initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 5 },
             }],
           },

@@ -83,8 +83,10 @@ export function clusterComponents(c: ClusterConfig): ComponentSpec[] {
   }
   out.push(
     // Health/metrics ports follow the API server's: 10257/10259 for the first cluster, +10 per cluster.
-    { name: 'controller-manager', args: ['controller-manager', '--kubeconfig', kubeconfig, '--lb-pool', c.lbPool, '--port', String(c.apiserverPort + 3814)], needsApi: true },
-    { name: 'scheduler', args: ['scheduler', '--kubeconfig', kubeconfig, '--port', String(c.apiserverPort + 3816)], needsApi: true },
+    // Started with the API server (they wait for its kubeconfig and /readyz): their module loading
+    // overlaps its start, and the first pods (kube-dns) are created and placed as soon as it serves.
+    { name: 'controller-manager', args: ['controller-manager', '--kubeconfig', kubeconfig, '--lb-pool', c.lbPool, '--port', String(c.apiserverPort + 3814)], needsApi: false },
+    { name: 'scheduler', args: ['scheduler', '--kubeconfig', kubeconfig, '--port', String(c.apiserverPort + 3816)], needsApi: false },
     { name: 'relay', args: ['relay', '--data-dir', c.dataDir, '--listen', `${cp.ip}:6443`], netns: cp.netns, needsApi: true },
     { name: 'speaker', args: ['speaker', '--name', c.name, '--data-dir', c.dataDir], needsApi: true },
     // Not needed for nodes to turn Ready: it starts once the API answers, leaving the CPU to those that are.

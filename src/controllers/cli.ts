@@ -36,7 +36,8 @@ export function register(program: Command): void {
     .option('--concurrent-syncs <n>', 'workers per controller', '2')
     .option('--port <port>', '/healthz and /metrics port (0 = off)', String(DEFAULT_PORT))
     .action(async (o: { kubeconfig?: string; leaderElect: string | boolean; lbPool: string; nodeMonitorGracePeriod: string; controllers: string; maxEndpointsPerSlice: string; concurrentSyncs: string; port: string }) => {
-      const client = o.kubeconfig || process.env.KUBECONFIG || !process.env.SVCPLANE_APISERVER_SOCKET ? Client.fromKubeconfig(o.kubeconfig) : Client.inCluster();
+      // Started beside the API server by `svcplane up`: wait for its kubeconfig and its /readyz.
+      const client = o.kubeconfig ? await Client.whenServing(o.kubeconfig) : process.env.KUBECONFIG || !process.env.SVCPLANE_APISERVER_SOCKET ? Client.fromKubeconfig() : Client.inCluster();
       const cm = await startControllerManager(client, {
         leaderElect: typeof o.leaderElect === 'boolean' ? o.leaderElect : bool(o.leaderElect),
         lbPool: o.lbPool,

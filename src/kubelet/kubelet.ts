@@ -111,8 +111,13 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
     onStatusChange: (uid) => queue.add(uid),
     event: (pod, type, reason, message) => recorder.event(pod, type, reason, message),
   });
+  const tAdopt = Date.now();
   const adopted = await runtime.adopt();
-  if (runtime instanceof CriRuntime && registry) void runtime.prepull([SANDBOX_IMAGE, COREDNS_IMAGE]);
+  log('runtime ready', { runtime: runtime instanceof CriRuntime ? 'containerd' : 'process', ms: Date.now() - tAdopt });
+  if (runtime instanceof CriRuntime && registry) {
+    const images = [SANDBOX_IMAGE, COREDNS_IMAGE];
+    void runtime.prepull(images).then(() => log('pre-pulled', { images, ms: Date.now() - tAdopt }));
+  }
   if (adopted.length) log('found pods from a previous run', { count: adopted.length });
 
   // Node registration: create, or bring an existing object up to date (the CLI may have done it

@@ -34,7 +34,8 @@ export function register(program: Command): void {
       try { validateOptions({ mode: o.proxyMode, scheduler: o.scheduler }); } catch (e) { console.error((e as Error).message); process.exit(1); }
       if (!o.hostnameOverride) { console.error('--hostname-override is required: the name of the node this proxy runs on'); process.exit(1); }
       if (o.iptablesBackend !== 'nft' && o.iptablesBackend !== 'legacy') { console.error(`--iptables-backend ${o.iptablesBackend}: must be nft or legacy`); process.exit(1); }
-      const client = o.kubeconfig ? Client.fromKubeconfig(o.kubeconfig) : process.env.SVCPLANE_APISERVER_SOCKET || process.env.KUBERNETES_SERVICE_HOST ? Client.inCluster() : Client.fromKubeconfig();
+      // Started beside the API server by `svcplane up`: wait for its kubeconfig and its /readyz.
+      const client = o.kubeconfig ? await Client.whenServing(o.kubeconfig) : process.env.SVCPLANE_APISERVER_SOCKET || process.env.KUBERNETES_SERVICE_HOST ? Client.inCluster() : Client.fromKubeconfig();
       const p = await startProxy({
         client, nodeName: o.hostnameOverride, nodeIP: o.nodeIp, mode: o.proxyMode, scheduler: o.scheduler, clusterCIDR: o.clusterCidr,
         minSyncMs: parseDuration(o.minSyncPeriod), syncPeriodMs: parseDuration(o.syncPeriod), healthzBind: o.healthzBindAddress, metricsBind: o.metricsBindAddress,

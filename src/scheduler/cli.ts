@@ -12,7 +12,8 @@ export function register(program: Command): void {
     .option('--leader-elect [bool]', 'run only while holding the kube-system/kube-scheduler Lease', 'true')
     .option('--port <port>', '/healthz and /metrics port (0 = off)', String(DEFAULT_PORT))
     .action(async (o: { kubeconfig?: string; leaderElect: string | boolean; port: string }) => {
-      const client = o.kubeconfig || process.env.KUBECONFIG || !process.env.SVCPLANE_APISERVER_SOCKET ? Client.fromKubeconfig(o.kubeconfig) : Client.inCluster();
+      // Started beside the API server by `svcplane up`: wait for its kubeconfig and its /readyz.
+      const client = o.kubeconfig ? await Client.whenServing(o.kubeconfig) : process.env.KUBECONFIG || !process.env.SVCPLANE_APISERVER_SOCKET ? Client.fromKubeconfig() : Client.inCluster();
       const s = await startScheduler(client, {
         leaderElect: typeof o.leaderElect === 'boolean' ? o.leaderElect : !['false', '0'].includes(o.leaderElect),
         port: Number(o.port),
