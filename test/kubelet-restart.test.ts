@@ -4,6 +4,7 @@
  * mount namespace (`ip netns exec` gives every component a private one). Before the fix the new
  * agent saw an empty /run/netns/<pod> file and the container crash-looped on
  * "setting the network namespace … failed: Invalid argument".
+ * (The process runtime's pods: test/containers.test.ts kills the node agent of containerd pods.)
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -43,7 +44,7 @@ describe('kubelet restart', { skip: !isRoot() && 'needs root', concurrency: fals
   before(async () => {
     const lines: string[] = [];
     try {
-      c = new TestCluster(await up({ name: NAME, dataDir, workers: 1, out: (l) => lines.push(l), waitMs: 120_000 }));
+      c = new TestCluster(await up({ name: NAME, dataDir, workers: 1, runtime: 'process', out: (l) => lines.push(l), waitMs: 120_000 }));
     } catch (e) {
       throw new Error(`svcplane up failed: ${(e as Error).message}\n${lines.join('\n')}`);
     }

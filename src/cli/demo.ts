@@ -134,6 +134,8 @@ export async function runDemo(o: { name: string; dataDir?: string; keep: boolean
     await waitUntil('the external IP from the client', () => answers(d, 'client', lbIP, '<h1>'));
     onHost(d, 'client', ['sh', '-c', `curl -s ${lbIP} | grep -o '<h1>.*</h1>'`]);
     say('The backend image is not built in: its pods say so, and how to load one');
+    await waitUntil('the backend pods\' image pull to fail', () => /ErrImagePull|ImagePullBackOff/.test(
+      quiet(d, ['get', 'pods', '-l', 'app=backend', '-o', 'jsonpath={.items[*].status.containerStatuses[*].state.waiting.reason}'])), 60_000);
     kubectl(d, ['get', 'pods', '-l', 'app=backend']);
 
     say('StatefulSet + headless Service in namespace dev: a DNS name per pod');

@@ -146,6 +146,30 @@ export function removeCgroups(rel: string): void {
 }
 
 /**
+ * The live processes of a node's containerd tasks (pod sandboxes and containers): each one's init
+ * process (checked to be in the node's cgroup) and its shim (checked to be a containerd shim),
+ * from the pid files in containerd's own state dir.
+ */
+export function runtimeTasks(dataDir: string, cluster: string, node: string): { pid: number; what: string }[] {
+  const tasks = join(containerdPaths(dataDir, node).state, 'io.containerd.runtime.v2.task');
+  const parent = nodeCgroupParent(cluster, node);
+  const out: { pid: number; what: string }[] = [];
+  if (!existsSync(tasks)) return out;
+  for (const ns of readdirSync(tasks)) {
+    let ids: string[] = [];
+    try { ids = readdirSync(join(tasks, ns)); } catch { continue; }
+    for (const id of ids) {
+      const d = join(tasks, ns, id);
+      const init = readPid(join(d, 'init.pid'));
+      if (init && isOurs(init, 'init', parent)) out.push({ pid: init, what: `container ${node}/${id.slice(0, 12)}` });
+      const shim = readPid(join(d, 'shim.pid'));
+      if (shim && isOurs(shim, 'shim', parent)) out.push({ pid: shim, what: `shim ${node}/${id.slice(0, 12)}` });
+    }
+  }
+  return out;
+}
+
+/**
  * After containerd has stopped: kill the containers and shims it left (pids from its own state
  * files, checked to still be those processes), unmount rootfs and netns mounts under its dir,
  * remove the node's cgroups. Returns how many processes it stopped.
@@ -153,18 +177,9 @@ export function removeCgroups(rel: string): void {
 export async function cleanupNodeRuntime(dataDir: string, cluster: string, node: string): Promise<number> {
   const p = containerdPaths(dataDir, node);
   const parent = nodeCgroupParent(cluster, node);
-  const tasks = join(p.state, 'io.containerd.runtime.v2.task');
   const pids: number[] = [];
-  if (existsSync(tasks)) {
-    for (const ns of readdirSync(tasks)) {
-      for (const id of readdirSync(join(tasks, ns))) {
-        const d = join(tasks, ns, id);
-        const init = readPid(join(d, 'init.pid'));
-        if (init && isOurs(init, 'init', parent)) { try { process.kill(init, 'SIGKILL'); pids.push(init); } catch { /* gone */ } }
-        const shim = readPid(join(d, 'shim.pid'));
-        if (shim && isOurs(shim, 'shim', parent)) { try { process.kill(shim, 'SIGKILL'); pids.push(shim); } catch { /* gone */ } }
-      }
-    }
+  for (const t of runtimeTasks(dataDir, cluster, node)) {
+    try { process.kill(t.pid, 'SIGKILL'); pids.push(t.pid); } catch { /* gone */ }
   }
   for (let i = 0; i < 100 && pids.some(alive); i++) await new Promise((r) => setTimeout(r, 50));
   for (const m of mountsUnder(p.dir)) await run(['umount', '-l', m], { allowFail: true });

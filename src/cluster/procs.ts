@@ -18,7 +18,8 @@
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { paths } from './config.js';
+import { loadConfigAt, paths } from './config.js';
+import { runtimeTasks } from './containerd.js';
 import type { SupervisorState } from './supervisor.js';
 
 export interface ProcStat { pid: number; state: string; ppid: number; pgid: number; sid: number; startTicks: string }
@@ -105,6 +106,17 @@ export function recordedProcesses(dataDir: string): Recorded[] {
   if (existsSync(pods)) {
     for (const uid of readdirSync(pods)) {
       try { pidsInRecord(JSON.parse(readFileSync(join(pods, uid, 'state.json'), 'utf8')), uid, out); } catch { /* no record (yet) */ }
+    }
+  }
+  // Pods on containerd: each node's containerd records its tasks' init and shim pids.
+  const c = loadConfigAt(dataDir);
+  const runtimes = join(dataDir, 'containerd');
+  if (c && existsSync(runtimes)) {
+    for (const node of readdirSync(runtimes)) {
+      for (const t of runtimeTasks(dataDir, c.name, node)) {
+        const startTicks = procStat(t.pid)?.startTicks;
+        if (startTicks) out.push({ pid: t.pid, startTicks, what: t.what });
+      }
     }
   }
   return out;
