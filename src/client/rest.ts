@@ -66,6 +66,14 @@ function toApiError(status: number, body: Buffer): ApiError {
   return new ApiError(status, http.STATUS_CODES[status] ?? 'Unknown', `HTTP ${status}: ${body.toString().slice(0, 200)}`);
 }
 
+/**
+ * The API server writes the kubeconfig once it serves; a component started alongside it waits
+ * for the file (a resumed cluster's is already there).
+ */
+export async function waitForFile(path: string, stepMs = 50): Promise<void> {
+  while (!existsSync(path)) await new Promise((r) => setTimeout(r, stepMs));
+}
+
 export class Client {
   private servers: string[];
   private current = 0;
@@ -104,13 +112,12 @@ export class Client {
    * polling every stepMs. A resumed cluster's file is there and its API answers at once.
    */
   static async whenServing(path: string, stepMs = 50): Promise<Client> {
-    const pause = () => new Promise((r) => setTimeout(r, stepMs));
-    while (!existsSync(path)) await pause();
+    await waitForFile(path, stepMs);
     const client = Client.fromKubeconfig(path);
     for (;;) {
       const status = await client.requestOnce('GET', '/readyz', { timeoutMs: 2000 }).then((r) => r.status, () => 0);
       if (status === 200) return client;
-      await pause();
+      await new Promise((r) => setTimeout(r, stepMs));
     }
   }
 

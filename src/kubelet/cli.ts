@@ -5,8 +5,8 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { defaultKubeconfigPath } from '../client/kubeconfig.js';
-import { Client } from '../client/rest.js';
-import { registerNode, waitForFile } from './register.js';
+import { Client, waitForFile } from '../client/rest.js';
+import { registerNode } from './register.js';
 
 function log(msg: string, fields: Record<string, unknown> = {}): void {
   console.error(JSON.stringify({ ts: new Date().toISOString(), component: 'kubelet', msg, ...fields }));

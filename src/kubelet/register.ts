@@ -5,7 +5,6 @@
  * agent's CLI runs it before loading the pod runtime, the socket server and the informers: a
  * cluster's nodes turn Ready as soon as the API answers, not after every agent's slow set-up.
  */
-import { existsSync } from 'node:fs';
 import type { Node } from '../api/types.js';
 import { res } from '../api/registry.js';
 import type { Client } from '../client/rest.js';
@@ -42,12 +41,4 @@ export async function registerNode(client: Client, id: NodeIdentity, log: (msg: 
       await new Promise((r) => setTimeout(r, Date.now() - t0 < FAST_RETRY_FOR_MS ? FAST_RETRY_MS : SLOW_RETRY_MS));
     }
   }
-}
-
-/**
- * The API server writes the kubeconfig once it serves; a node agent started alongside it waits
- * for the file (a resumed cluster's is already there).
- */
-export async function waitForFile(path: string, stepMs = 50): Promise<void> {
-  while (!existsSync(path)) await new Promise((r) => setTimeout(r, stepMs));
 }
