@@ -42,6 +42,8 @@ export interface CriRuntimeOptions {
   clusterDomain: string;
   /** containerd's socket. */
   socket: string;
+  /** The CRI client to use instead of one on `socket` (unit tests pass a fake runtime). */
+  cri?: CriClient;
   env?: EnvSources;
   onStatusChange?: (uid: string) => void;
   event?: EventFn;
@@ -64,6 +66,11 @@ interface Want {
   imageFailures: number;
   busy: boolean;
   stopping: boolean;
+  /**
+   * The runtime's refresh generation when this agent last started an instance: lists from refreshes
+   * that began no later do not show it yet, so they cannot say the container is missing.
+   */
+  startedGen?: number;
 }
 
 const nowIso = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
@@ -128,6 +135,8 @@ class CriPod {
   stopped?: Promise<void>;
   startTime = nowIso();
   syncing = false;
+  /** The generation of the refresh that last listed this pod's containers. */
+  listedGen = 0;
 
   constructor(readonly rt: CriRuntime, readonly uid: string, readonly namespace: string, readonly name: string) {}
 
@@ -233,6 +242,7 @@ class CriPod {
       for (const c of this.pod.spec?.containers ?? []) {
         const w = this.wantOf(c.name);
         if (w.busy || w.stopping || this.terminating) continue;
+        if (w.startedGen !== undefined && this.listedGen <= w.startedGen) continue;
         const last = this.latest(c.name);
         if (last && (last.state === 'CONTAINER_RUNNING' || last.state === 'CONTAINER_UNKNOWN')) continue;
         if (last && last.state === 'CONTAINER_EXITED') {
@@ -353,6 +363,7 @@ class CriPod {
     mkdirSync(join(this.logDir, c.name), { recursive: true });
     const id = await cri.createContainer(this.sandboxId!, config, this.sandboxConfig!);
     this.event('Normal', 'Created', `Created container ${c.name}`);
+    w.startedGen = this.rt.generation;
     await cri.startContainer(id);
     this.event('Normal', 'Started', `Started container ${c.name}`);
     w.reason = undefined; w.message = undefined; w.nextStartAt = undefined;
@@ -360,7 +371,9 @@ class CriPod {
     Object.assign(l, { readiness: probeState(), liveness: probeState(), startup: probeState(), ready: false, started: !c.startupProbe, id });
     // Older instances than the one before go (the previous one stays for `logs --previous`).
     for (const old of this.instances(c.name).slice(0, -1)) void cri.removeContainer(old.id).catch(() => undefined);
+    // A refresh already under way may have listed before this instance existed: wait for one begun after.
     await this.rt.refresh();
+    if (this.listedGen <= w.startedGen) await this.rt.refresh();
   }
 
   /** An instance ended (seen by a refresh): decide its back-off, as the kubelet's pod worker. */
@@ -578,11 +591,13 @@ export class CriRuntime {
   private pods = new Map<string, CriPod>();
   private timer?: NodeJS.Timeout;
   private refreshing?: Promise<void>;
+  /** Counts refreshes begun; each pod keeps the number of the one that last listed it. */
+  generation = 0;
   /** Pulls in flight by image: pods (and the start-up pre-pull) wanting one image share one pull. */
   private pulls = new Map<string, Promise<string>>();
 
   constructor(readonly opts: CriRuntimeOptions) {
-    this.cri = new CriClient(opts.socket);
+    this.cri = opts.cri ?? new CriClient(opts.socket);
     this.envSources = opts.env ?? NO_ENV;
     this.timer = setInterval(() => {
       void this.refresh().then(() => { for (const p of this.pods.values()) p.tick(); }, () => undefined);
@@ -635,6 +650,7 @@ export class CriRuntime {
   }
 
   private async doRefresh(): Promise<void> {
+    const gen = ++this.generation;
     const all = await this.cri.listContainers();
     const byUid = new Map<string, CriContainer[]>();
     for (const c of all) {
@@ -648,6 +664,7 @@ export class CriRuntime {
       const list = (byUid.get(p.uid) ?? []).filter((c) => !p.sandboxId || c.podSandboxId === p.sandboxId);
       const before = new Map(p.containers.map((c) => [c.id, c.state]));
       p.containers = list;
+      p.listedGen = gen;
       let changed = list.length !== before.size;
       for (const c of list) {
         const was = before.get(c.id);
