@@ -5,7 +5,8 @@
 #   cluster certificates, etcd for the etcd store; containerd and runc (one containerd per node),
 #   mmdebstrap and busybox-static to build the built-in images, netcat for the outside client;
 #   with --bench also the peers the benchmarks compare against.
-#   npm dependencies (npm ci) and the TypeScript build (dist/).
+#   npm dependencies (npm ci), the TypeScript build (dist/) and the bundle the components run
+#   (dist/bundle: a process loads it in half the CPU time of dist/src's files).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +37,7 @@ if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-loc
 fi
 echo "setup: building" >&2
 npx tsc -p tsconfig.build.json
+node scripts/bundle.mjs
 # The built-in images (OCI layout in /var/lib/svcplane/images): the first build bootstraps Debian
 # from the package archive (a few minutes); afterwards only layers whose inputs changed are redone.
 echo "setup: building the built-in images" >&2

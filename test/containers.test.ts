@@ -94,7 +94,7 @@ describe('pods are containers', { skip: !isRoot() && 'needs root', concurrency: 
       pod('victim', [{ name: 'nginx', image: 'nginx' }]),
       {
         apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web' },
-        spec: { replicas: 1, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { nodeSelector: { 'kubernetes.io/hostname': worker() }, containers: [{ name: 'nginx', image: 'nginx' }] } } },
+        spec: { replicas: 1, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { nodeSelector: { 'kubernetes.io/hostname': worker() }, containers: [{ name: 'nginx', image: 'nginx', readinessProbe: { httpGet: { path: '/', port: 80 }, periodSeconds: 1 } }] } } },
       },
       { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ port: 80 }] } },
     ];

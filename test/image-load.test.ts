@@ -164,6 +164,20 @@ describe('svcplane image load / ls / rm (containerd)', { skip, timeout: 240_000 
       return ev.find((e) => e.message.startsWith('Failed to pull image "my-custom-backend-image:v1"'));
     }, 60_000);
     assert.match(failed.message, /svcplane image load/);
+    // Offline, the pull fails at once (the lan refuses the registry's lookup) rather than after
+    // the resolver's timeouts: its Failed event comes in the second of its Pulling event.
+    const ev = JSON.parse(tc.k('get', 'events', '--field-selector', 'involvedObject.name=custom', '-o', 'json')).items as { reason: string; message: string; firstTimestamp: string }[];
+    const pulling = ev.find((e) => e.reason === 'Pulling');
+    assert.ok(pulling, JSON.stringify(ev));
+    const failedAt = ev.filter((e) => e.reason === 'Failed' && e.message.startsWith('Failed to pull')).map((e) => Date.parse(e.firstTimestamp));
+    assert.ok(Math.min(...failedAt) - Date.parse(pulling.firstTimestamp) <= 2000, JSON.stringify(ev));
+    assert.doesNotMatch(failed.message, /i\/o timeout|deadline exceeded/);
+    // While the pull backs off, the status keeps its error and the how-to.
+    const backoff = await tc.eventually('custom in ImagePullBackOff', () => {
+      const s = waiting('custom');
+      return s?.reason === 'ImagePullBackOff' && s;
+    }, 60_000);
+    assert.match(backoff.message ?? '', /^Back-off pulling image "my-custom-backend-image:v1": ErrImagePull: .*svcplane image load/);
   });
 
   it('rm takes one tag, then the image; a Never pod then gets ErrImageNeverPull', async () => {

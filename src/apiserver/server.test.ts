@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryStore } from '../store/memory.js';
+import { StoreError } from '../store/types.js';
 import { res } from '../api/registry.js';
 import { startApiServer, type ApiServer } from './server.js';
 import { httpsConn, request, socketConn, type Conn } from './testing.js';
@@ -317,5 +318,53 @@ describe('API server (memory store)', () => {
     const m = (await request(c, 'GET', '/metrics')).text;
     assert.match(m, /apiserver_request_total\{verb="get",resource="configmaps",code="404"\} \d+/);
     assert.match(m, /apiserver_storage_objects\{resource="namespaces"\} 5/);
+  });
+});
+
+describe('generateName collisions', () => {
+  /** A store where the first `taken` generated ConfigMap names are already in use. */
+  class TakenNames extends MemoryStore {
+    tried: string[] = [];
+    constructor(public taken: number) { super(); }
+    override async create(key: string, value: string): Promise<number> {
+      if (key.startsWith('/registry/configmaps/default/gen-')) {
+        this.tried.push(key);
+        if (this.tried.length <= this.taken) throw new StoreError('AlreadyExists', `key exists: ${key}`, key);
+      }
+      return super.create(key, value);
+    }
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'svp-genname-'));
+  const store = new TakenNames(3);
+  let srv: ApiServer;
+  let c: Conn;
+  before(async () => {
+    srv = await startApiServer({ dataDir: dir, store, port: 0 });
+    c = socketConn(dir);
+  });
+  after(async () => { await srv?.close(); await store.close(); rmSync(dir, { recursive: true, force: true }); });
+
+  it('a generated name that is taken is generated again: the create succeeds', async () => {
+    const r = await request(c, 'POST', CM, { metadata: { generateName: 'gen-' }, data: { k: 'v' } });
+    assert.equal(r.status, 201, r.text);
+    assert.equal(store.tried.length, 4);
+    assert.equal(new Set(store.tried).size, 4, 'a new name each time');
+    assert.equal(`/registry/configmaps/default/${r.json.metadata.name}`, store.tried[3]);
+    assert.equal((await request(c, 'GET', `${CM}/${r.json.metadata.name}`)).json.data.k, 'v');
+  });
+
+  it('after 8 taken names in a row: 409 AlreadyExists for the last one', async () => {
+    store.tried = [];
+    store.taken = 100;
+    const r = await request(c, 'POST', CM, { metadata: { generateName: 'gen-' } });
+    assert.equal(r.status, 409);
+    assert.equal(r.json.reason, 'AlreadyExists');
+    assert.equal(store.tried.length, 8);
+    assert.equal(r.json.message, `configmaps "${store.tried[7]!.split('/').at(-1)}" already exists`);
+    // A name the client chose is never replaced.
+    store.tried = [];
+    const named = await request(c, 'POST', CM, { metadata: { name: 'gen-mine' } });
+    assert.equal(named.status, 409);
+    assert.equal(store.tried.length, 1);
   });
 });

@@ -89,6 +89,9 @@ export function now(): string {
   return nowText;
 }
 
+/** Tries of a create whose name is generated (apiserver registry store.go). */
+const MAX_NAME_GENERATION_ATTEMPTS = 8;
+
 function storeError(e: unknown, info: ResourceInfo, name: string): never {
   if (e instanceof StoreError) {
     if (e.code === 'NotFound') throw notFound(info, name);
@@ -656,8 +659,9 @@ export class Storage {
     } else {
       delete md.namespace;
     }
-    if (!md.name && md.generateName) md.name = generateName(md.generateName);
-    const name: string = md.name ?? '';
+    const generated = !md.name && !!md.generateName;
+    if (generated) md.name = generateName(md.generateName);
+    let name: string = md.name ?? '';
     if (!name) this.throwInvalid(info, '', [{ type: 'FieldValueRequired', field: 'metadata.name', detail: 'name or generateName is required', message: 'Required value: name or generateName is required' }]);
     await this.namespaceGuard(info, md.namespace, name);
     md.uid = randomUUID();
@@ -680,13 +684,25 @@ export class Storage {
     const withFields = o.managedFieldsKept ? obj : updateManagedFields(undefined, obj, o.fieldManager ?? 'unknown', 'Update', { info, now: now() }) as Obj;
     if (o.dryRun) { alloc?.rollback(); return { ...withFields, metadata: { ...withFields.metadata } }; }
     let rev: number;
-    const value = this.encode(info, withFields);
-    try {
-      rev = await this.store.create(storageKey(info, md.namespace, name), value);
-      if (alloc) this.ownServiceWrite(rev);
-    } catch (e) {
-      alloc?.rollback();
-      storeError(e, info, name);
+    let value = this.encode(info, withFields);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        rev = await this.store.create(storageKey(info, md.namespace, name), value);
+        if (alloc) this.ownServiceWrite(rev);
+        break;
+      } catch (e) {
+        // A generated name that is taken is generated again, up to upstream's 8 attempts in all
+        // (maxNameGenerationCreateAttempts: a million names per prefix stay collision-free).
+        if (generated && attempt < MAX_NAME_GENERATION_ATTEMPTS && e instanceof StoreError && e.code === 'AlreadyExists') {
+          name = generateName(md.generateName!);
+          md.name = name;
+          withFields.metadata = { ...withFields.metadata, name };
+          value = this.encode(info, withFields);
+          continue;
+        }
+        alloc?.rollback();
+        storeError(e, info, name);
+      }
     }
     return this.remember(info, withFields, value, rev);
   }

@@ -93,4 +93,34 @@ describe('CRI pod worker', () => {
       done();
     }
   });
+
+  it('a restarted agent keeps what the API last heard about an adopted container until its probes run', async () => {
+    const fake = new FakeCri();
+    const probed: Pod = {
+      metadata: { name: 'probed', namespace: 'default', uid: 'u-probed' },
+      spec: { containers: [{ name: 'web', image: 'nginx:1', readinessProbe: { exec: { command: ['true'] }, periodSeconds: 1 } }] },
+    };
+    const first = runtimeOn(fake);
+    await first.rt.start(probed);
+    await until(() => fake.containers.some((c) => c.state === 'CONTAINER_RUNNING'), 'web to run');
+    await first.rt.refresh();
+    const id = fake.containers[0]!.id;
+    first.done(); // the agent goes; its container stays
+    for (const [reported, expect] of [[true, true], [false, false]] as const) {
+      fake.execExit = 1; // probes would say unready: what is reported before they run is the API's
+      const next = runtimeOn(fake);
+      try {
+        assert.deepEqual(await next.rt.adopt(), ['u-probed']);
+        const withStatus: Pod = { ...probed, status: { containerStatuses: [{ name: 'web', image: 'nginx:1', imageID: '', containerID: `containerd://${id}`, ready: reported, started: true, restartCount: 0, state: { running: {} } }] } };
+        await next.rt.start(withStatus);
+        const execs = fake.count('execSync');
+        const st = next.rt.status('u-probed')?.containerStatuses?.[0];
+        assert.equal(st?.ready, expect, `reported ready ${reported}`);
+        assert.equal(fake.count('execSync'), execs, 'no probe ran yet');
+      } finally {
+        next.done();
+      }
+    }
+    assert.equal(fake.count('createContainer'), 1, 'adopted, never started again');
+  });
 });

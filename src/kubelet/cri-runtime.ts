@@ -64,6 +64,8 @@ interface Want {
   reason?: string;
   message?: string;
   imageFailures: number;
+  /** The last pull's error, shown while the pull backs off. */
+  pullError?: string;
   busy: boolean;
   stopping: boolean;
   /**
@@ -156,6 +158,11 @@ class CriPod {
   changed(): void { this.rt.opts.onStatusChange?.(this.uid); }
   event(type: 'Normal' | 'Warning', reason: string, message: string): void {
     if (this.pod) this.rt.opts.event?.(this.pod, type, reason, message);
+  }
+
+  /** The status the API holds for this instance of a container, if it holds one. */
+  reported(name: string, id: string): ContainerStatus | undefined {
+    return this.pod?.status?.containerStatuses?.find((s) => s.name === name && s.containerID === `${CONTAINER_RUNTIME}://${id}`);
   }
 
   /** Instances of a container, oldest first. */
@@ -286,9 +293,10 @@ class CriPod {
     }
     if (w.imageFailures > 0 && w.reason === 'ErrImagePull') {
       // Between attempts the container waits in ImagePullBackOff, as the kubelet's back-off reports it.
+      // The status keeps the last pull's error, as the kubelet's image manager does since 1.32.
       w.reason = 'ImagePullBackOff';
-      w.message = `Back-off pulling image "${image}"`;
-      this.event('Normal', 'BackOff', w.message);
+      this.event('Normal', 'BackOff', `Back-off pulling image "${image}"`);
+      w.message = `Back-off pulling image "${image}": ErrImagePull: ${w.pullError ?? ''}`;
       this.event('Warning', 'Failed', 'Error: ImagePullBackOff');
       const delay = Math.min(BACKOFF_INITIAL_S * 2 ** (w.imageFailures - 1), BACKOFF_MAX_S);
       w.nextStartAt = Date.now() + delay * 1000;
@@ -304,6 +312,7 @@ class CriPod {
       w.reason = 'ErrImagePull';
       const hint = e instanceof CriError && /not found|failed to resolve reference|dial tcp|no such host|unreachable/.test(e.details) ? `. ${unknownImageMessage(image)}` : '';
       w.message = `${(e as Error).message}${hint}`;
+      w.pullError = w.message;
       this.event('Warning', 'Failed', `Failed to pull image "${image}": ${w.message}`);
       this.event('Warning', 'Failed', 'Error: ErrImagePull');
       w.nextStartAt = Date.now() + 1000;
@@ -409,8 +418,10 @@ class CriPod {
       const st = this.statuses.get(last.id);
       const l = this.liveOf(c.name);
       if (l.id !== last.id) {
-        // An instance this agent did not start (adopted after a restart): probe it from scratch.
-        Object.assign(l, { readiness: probeState(), liveness: probeState(), startup: probeState(), ready: false, started: !c.startupProbe || !!st, id: last.id });
+        // An instance this agent did not start (adopted after a restart): probed from scratch,
+        // from what the API last heard about it (a restart changes neither started nor ready).
+        const was = this.reported(c.name, last.id);
+        Object.assign(l, { readiness: probeState(), liveness: probeState(), startup: probeState(), ready: !!was?.ready, started: was?.started ?? !c.startupProbe, id: last.id });
       }
       this.probes(c, last.id, (st?.startedAt ?? last.createdAt) / 1e6, l);
     }
@@ -516,13 +527,15 @@ class CriPod {
       st.containerID = `${CONTAINER_RUNTIME}://${last.id}`;
       if (last.state === 'CONTAINER_RUNNING') {
         st.state = { running: { startedAt: isoOfNs(lastSt?.startedAt ?? last.createdAt) } };
-        // An instance this agent has not probed yet (adopted after a restart) is reported as the
-        // kubelet's prober manager does before its first probe: started unless a startup probe
-        // gates it, ready unless a readiness probe does. Else the pod turns unready for a moment
-        // after every agent restart and drops out of its Services' endpoints.
+        // An instance this agent has not probed yet (adopted after a restart) keeps what the API
+        // last heard about it until its probes say otherwise; one the API never heard of is
+        // started unless a startup probe gates it, ready unless a readiness probe does. Else a
+        // ready pod turns unready for a moment after every agent restart and drops out of its
+        // Services' endpoints (upstream's kubelet still does: kubernetes#100277).
         const probed = l.id === last.id;
-        st.started = probed ? l.started : !c.startupProbe;
-        st.ready = st.started && (probed ? l.ready : !c.readinessProbe);
+        const was = probed ? undefined : this.reported(c.name, last.id);
+        st.started = probed ? l.started : was?.started ?? !c.startupProbe;
+        st.ready = st.started && (probed ? l.ready : was ? !!was.ready : !c.readinessProbe);
         if (prev?.finishedAt) st.lastState = { terminated: term(prev) };
       } else if (last.state === 'CONTAINER_EXITED' && lastSt) {
         const restarts = !this.terminating && (policy === 'Always' || (policy === 'OnFailure' && lastSt.exitCode !== 0));

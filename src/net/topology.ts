@@ -3,7 +3,8 @@
  * The cluster's network, built from network namespaces only (nothing is added to the host's
  * own namespace):
  *
- *   svp-<c>-lan     bridge br0 172.18.0.1/16 — the network the nodes sit on (kind's docker network)
+ *   svp-<c>-lan     bridge br0 172.18.0.1/16 — the network the nodes sit on (kind's docker network);
+ *                   its router has no way out: traffic for anywhere else is refused at once
  *   svp-<node>      eth0 172.18.0.{2,3,4}/16 on the lan; cni0 10.244.N.1/24 for its pods;
  *                   host-gw routes to the other nodes' pod CIDRs; default route via 172.18.0.1
  *   svp-<c>-client  eth0 172.18.0.100/16 (+ 192.0.2.42/32, the notes' "external" endpoint):
@@ -75,14 +76,30 @@ async function ipBatch(netns: string, lines: string[]): Promise<void> {
   await run(['ip', '-n', netns, '-batch', '-'], { input: lines.join('\n') + '\n' });
 }
 
-async function sysctl(netns: string, settings: Record<string, string>): Promise<void> {
-  await run(['sysctl', '-q', '-w', ...Object.entries(settings).map(([k, v]) => `${k}=${v}`)], { netns });
-}
-
 /** sysctls, then an nft ruleset, in one `ip netns exec`. */
 async function sysctlAndRules(netns: string, settings: Record<string, string>, nftRules: string): Promise<void> {
   const args = Object.entries(settings).map(([k, v]) => `${k}=${v}`).join(' ');
   await run(['sh', '-c', `sysctl -q -w ${args} && exec nft -f -`], { netns, input: nftRules });
+}
+
+/**
+ * The lan router has no link beyond the cluster. A packet for anywhere else (the internet, a
+ * registry, the host's resolver) is refused with ICMP admin-prohibited, which a connected socket
+ * sees at once as "no route to host": an offline pull or lookup fails in milliseconds instead of
+ * waiting out resolver timeouts (a route that is merely missing is answered by the kernel's own
+ * rate-limited errors, which lose most of a burst of DNS questions).
+ */
+function lanRules(): string {
+  return [
+    'table ip svcplane-lan {',
+    '  chain input {',
+    '    type filter hook input priority 0; policy accept;',
+    '    iifname "lo" accept',
+    `    ip daddr ${LAN_GATEWAY} accept`,
+    '    reject with icmp type admin-prohibited',
+    '  }',
+    '}',
+  ].join('\n') + '\n';
 }
 
 /** Node-level masquerade for pod traffic leaving the cluster networks (what ip-masq-agent does in kind). */
@@ -125,6 +142,8 @@ export async function createTopology(spec: TopologySpec): Promise<void> {
     ]),
     ...spec.nodes.map((n) => `route add ${n.podCIDR} via ${n.ip}`),
     `route add ${EXTERNAL_IP}/32 via ${CLIENT_IP}`,
+    // No way out (see lanRules): everything else is taken in here and refused at once.
+    'route add local default dev lo table main',
   ]);
   await Promise.all([
     ...spec.nodes.map(async (n) => {
@@ -154,7 +173,8 @@ export async function createTopology(spec: TopologySpec): Promise<void> {
       `route add default via ${LAN_GATEWAY}`,
     ]),
     // Nodes reach the outside host's 192.0.2.42 through the lan router (their default route).
-    sysctl(spec.lanNetns, { 'net.ipv4.ip_forward': '1' }),
+    // Every refusal is sent: a resolver asks many questions at once, and each must fail fast.
+    sysctlAndRules(spec.lanNetns, { 'net.ipv4.ip_forward': '1', 'net.ipv4.icmp_ratelimit': '0' }, lanRules()),
   ]);
 }
 

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
@@ -24,7 +24,7 @@ const RUN = path.join(import.meta.dirname, '..', 'run.ts');
 let BUNDLE = '';
 before(() => {
   const esbuild = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
-  BUNDLE = path.join(mkdtempSync(path.join(tmpdir(), 'agnhost-bundle-')), 'run.mjs');
+  BUNDLE = path.join(tmp(), 'run.mjs');
   esbuild.buildSync({
     entryPoints: [RUN], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: BUNDLE, logLevel: 'error',
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
@@ -32,7 +32,13 @@ before(() => {
 });
 const POD = 'agn-test-pod';
 const children: ChildProcess[] = [];
-after(() => { for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL'); });
+/** Temporary folders of this file (the bundle's, the tests' files), removed at the end. */
+const tmpDirs: string[] = [];
+const tmp = () => { const d = mkdtempSync(path.join(tmpdir(), 'agnhost-')); tmpDirs.push(d); return d; };
+after(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
+});
 
 interface Proc { child: ChildProcess; out: () => string; err: () => string; exited: Promise<{ code: number | null; signal: string | null }> }
 
@@ -288,7 +294,7 @@ describe('agnhost connect', { concurrency: true }, () => {
   });
 
   test('a name nobody resolves: DNS; SYNs dropped: TIMEOUT (in a private network namespace)', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'agnhost-'));
+    const dir = tmp();
     writeFileSync(path.join(dir, 'resolv.conf'), 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n');
     const lo = 'ip link set lo up';
     const dnsP = agnhost(['connect', 'no-such-service.example:80', '--timeout=2s'], { unshare: ['-n', '-m'], setup: `${lo}; mount --bind ${dir}/resolv.conf /etc/resolv.conf` });
@@ -321,7 +327,7 @@ describe('agnhost connect', { concurrency: true }, () => {
 });
 
 describe('agnhost dns-suffix, dns-server-list, etc-hosts', { concurrency: true }, () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'agnhost-'));
+  const dir = tmp();
   writeFileSync(path.join(dir, 'resolv.conf'), 'nameserver 10.96.0.10\nnameserver 10.96.0.11\nsearch ns1.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n');
   writeFileSync(path.join(dir, 'hosts'), '127.0.0.1\tlocalhost\n10.244.1.5\tagn-test-pod\n');
   writeFileSync(path.join(dir, 'nosearch.conf'), 'nameserver 1.1.1.1\n');

@@ -13,6 +13,8 @@ export class FakeCri {
   /** Calls by method name. */
   calls: { method: string; arg?: string }[] = [];
   holdLists = false;
+  /** Exit code of every exec (probes). */
+  execExit = 0;
   private held: (() => void)[] = [];
   private next = 1;
 
@@ -86,6 +88,10 @@ export class FakeCri {
     const c = this.containers.find((x) => x.id === id);
     if (!c) throw new Error(`container ${id} not found`);
     return { status: { ...c }, info: {} };
+  }
+  async execSync(id: string): Promise<{ stdout: Buffer; stderr: Buffer; exitCode: number }> {
+    this.calls.push({ method: 'execSync', arg: id });
+    return { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), exitCode: this.execExit };
   }
   async imageStatus(image: string): Promise<CriImage | undefined> { return { id: `sha256:${image}`, repoTags: [image], repoDigests: [], size: 1 }; }
   async pullImage(image: string): Promise<string> { return `sha256:${image}`; }
