@@ -36,7 +36,11 @@ export function nodeCgroupParent(cluster: string, node: string): string {
   return `/svcplane-${cluster}/${node}`;
 }
 
-export interface NodeRuntimeConfig { dataDir: string; cluster: string; node: string; podCIDR: string; gateway: string }
+export interface NodeRuntimeConfig {
+  dataDir: string; cluster: string; node: string; podCIDR: string; gateway: string;
+  /** The image server the mirror points at (default: the node agent's, REGISTRY_PORT). */
+  registryPort?: number;
+}
 
 /**
  * containerd's config for a node. The CRI plugin's registry mirror for every host is the node
@@ -82,7 +86,7 @@ state = ${JSON.stringify(p.state)}
     conf_dir = ${JSON.stringify(p.cniConf)}
     max_conf_num = 1
   [plugins."io.containerd.grpc.v1.cri".registry.mirrors."*"]
-    endpoint = ["http://127.0.0.1:${REGISTRY_PORT}"]
+    endpoint = ["http://127.0.0.1:${c.registryPort ?? REGISTRY_PORT}"]
 `;
   writeFileSync(p.config, toml, { mode: 0o600 });
   const cni = {

@@ -6,12 +6,14 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { KUBE_DNS_IP } from './bootstrap.js';
-import { cleanupNodeRuntime, removeCgroups } from './containerd.js';
+import { cleanupNodeRuntime, containerdPaths, removeCgroups } from './containerd.js';
+import { PRELOADED, builtNodeRoot, ensureNodeRoot, seedNodeRoot } from './node-image.js';
+import { imageCacheDir } from '../images/build.js';
 import { chmodSync, closeSync, existsSync, fchmodSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { resolve } from 'node:path';
 import { res } from '../api/registry.js';
-import type { Node } from '../api/types.js';
+import type { EndpointSlice, Node } from '../api/types.js';
 import { ensurePki, writeKubeconfigs } from '../apiserver/pki.js';
 import { selfCommand } from '../cli/self.js';
 import { Client } from '../client/rest.js';
@@ -235,7 +237,10 @@ export async function up(o: UpOptions): Promise<ClusterConfig> {
     await network.catch(() => undefined);
     throw e;
   }
+  // A new node's containerd starts from the preloaded node root (pause and coredns unpacked).
+  const seeded = c.runtime === 'containerd' ? seedNodes(c, spec.nodes.map((n) => n.name), out) : Promise.resolve();
   await network;
+  await seeded;
   out(` ✓ network: lan 172.18.0.0/16, nodes ${spec.nodes.map((n) => `${n.name}=${n.ip}`).join(' ')}, client 172.18.0.100 (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
   const fd = openSync(p.log('supervisor'), 'a', 0o600);
   fchmodSync(fd, 0o600);
@@ -265,7 +270,15 @@ export async function up(o: UpOptions): Promise<ClusterConfig> {
   }
   out(` ✓ all ${spec.nodes.length} nodes Ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   // A cluster is up when a pod can resolve a Service name: kube-dns has a ready endpoint and the
-  // proxies route 10.96.0.10 to it (else a first `nslookup` right after up can fail).
+  // proxies route 10.96.0.10 to it (else a first `nslookup` right after up can fail). The
+  // endpoint is watched for through the API first: a dig per try is two processes, and trying
+  // every 100 ms while the DNS pods start took CPU from them.
+  const api = Client.fromKubeconfig(p.kubeconfigLocal);
+  try {
+    await waitFor(() => kubeDnsEndpointReady(api), wait, 100);
+  } finally {
+    api.close();
+  }
   if (!(await waitFor(() => clusterDnsAnswers(spec.nodes[0]!.netns), wait, 100))) {
     throw new Error(`cluster DNS (${KUBE_DNS_IP}) did not answer within ${wait / 1000}s; see kubectl -n kube-system get pods -l k8s-app=kube-dns and ${p.logs}/kubelet-*.log`);
   }
@@ -273,6 +286,16 @@ export async function up(o: UpOptions): Promise<ClusterConfig> {
   out(`kubeconfig: ${p.kubeconfig}`);
   out(`  kubectl --kubeconfig ${p.kubeconfig} get nodes      (or: svcplane kubeconfig --name ${c.name} --merge)`);
   return c;
+}
+
+/** Whether a kube-dns EndpointSlice has a ready endpoint. */
+async function kubeDnsEndpointReady(client: Client): Promise<boolean> {
+  try {
+    const l = await client.list<EndpointSlice>(res('endpointslices'), 'kube-system', { labelSelector: 'kubernetes.io/service-name=kube-dns' });
+    return l.items.some((s) => s.endpoints?.some((e) => e.conditions?.ready));
+  } catch {
+    return false;
+  }
 }
 
 /** Whether kube-dns answers kubernetes.default from a node (dig: one try, 1 s). */
@@ -362,4 +385,19 @@ export async function down(o: DownOptions): Promise<void> {
   rmSync(`${dataDir}/kubelet`, { recursive: true, force: true });
   if (o.purge) { rmSync(dataDir, { recursive: true, force: true }); forgetDataDir(dataDir); }
   out(`Deleted cluster "${o.name}": ${before} network namespaces and their processes removed${o.purge ? `, ${dataDir} deleted` : `; data kept in ${dataDir} (svcplane up --name ${o.name} resumes, --purge deletes it)`}`);
+}
+
+/** Seed each new node's containerd root from the node root, building that first if needed. */
+async function seedNodes(c: ClusterConfig, nodes: string[], out: (s: string) => void): Promise<void> {
+  const fresh = nodes.filter((n) => !existsSync(containerdPaths(c.dataDir, n).root));
+  if (!fresh.length) return;
+  const t = Date.now();
+  let template: string | undefined;
+  try {
+    template = await builtNodeRoot(imageCacheDir()) ?? await ensureNodeRoot(imageCacheDir());
+    if (template && Date.now() - t > 1000) out(` ✓ node root: ${PRELOADED.join(', ')} preloaded for every node (${((Date.now() - t) / 1000).toFixed(1)}s, once per image build)`);
+  } catch (e) {
+    out(`   (no preloaded node root: ${(e as Error).message}; nodes pull their images)`);
+  }
+  if (template) await Promise.all(fresh.map((n) => seedNodeRoot(template!, containerdPaths(c.dataDir, n).root)));
 }

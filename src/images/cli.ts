@@ -41,6 +41,11 @@ export function register(program: Command): void {
         process.stdout.write(`layer  ${l.name.padEnd(8)} ${mib(l.size).padStart(10)}  ${l.rebuilt ? `built in ${l.seconds} s` : 'up to date'}  ${l.digest.slice(0, 19)}\n`);
       }
       for (const [k, i] of Object.entries(r.images)) process.stdout.write(`image  ${k.padEnd(12)} ${mib(i.size).padStart(10)}  ${i.manifest.digest.slice(0, 19)}\n`);
+      // What every new node starts with (the pause and coredns images unpacked), as kind's node image.
+      const { ensureNodeRoot, PRELOADED } = await import('../cluster/node-image.js');
+      const t = Date.now();
+      const root = await ensureNodeRoot(r.layout);
+      if (root) process.stdout.write(`node   root ${PRELOADED.join(', ')}  ${root} (${((Date.now() - t) / 1000).toFixed(1)} s)\n`);
     });
   image
     .command('registry')

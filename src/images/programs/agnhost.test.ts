@@ -22,6 +22,9 @@ import { durationString, goJSON, parseDuration } from './agnhost/go.js';
 
 const RUN = path.join(import.meta.dirname, '..', 'run.ts');
 let BUNDLE = '';
+/** Temporary folders of this file (the bundle's, the tests' files), removed at the end. */
+const tmpDirs: string[] = [];
+const tmp = () => { const d = mkdtempSync(path.join(tmpdir(), 'agnhost-')); tmpDirs.push(d); return d; };
 before(() => {
   const esbuild = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
   BUNDLE = path.join(tmp(), 'run.mjs');
@@ -32,9 +35,6 @@ before(() => {
 });
 const POD = 'agn-test-pod';
 const children: ChildProcess[] = [];
-/** Temporary folders of this file (the bundle's, the tests' files), removed at the end. */
-const tmpDirs: string[] = [];
-const tmp = () => { const d = mkdtempSync(path.join(tmpdir(), 'agnhost-')); tmpDirs.push(d); return d; };
 after(() => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
