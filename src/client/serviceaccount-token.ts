@@ -28,12 +28,12 @@ interface TokenRequest { status?: { token?: string; expirationTimestamp?: string
  * A token of the pod's ServiceAccount bound to the pod (by name and uid): it stops
  * authenticating once the pod is deleted. The API server's audiences (the default).
  */
-export async function requestPodToken(client: Client, pod: Pod, expirationSeconds = POD_TOKEN_EXPIRATION_SECONDS): Promise<PodToken> {
+export async function requestPodToken(client: Client, pod: Pod, expirationSeconds = POD_TOKEN_EXPIRATION_SECONDS, audiences?: string[]): Promise<PodToken> {
   const ns = pod.metadata?.namespace ?? 'default';
   const sa = pod.spec?.serviceAccountName || 'default';
   const tr = await client.create<TokenRequest>(res('serviceaccounts'), ns, {
     apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest',
-    spec: { expirationSeconds, boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: pod.metadata?.name, uid: pod.metadata?.uid } },
+    spec: { expirationSeconds, ...(audiences ? { audiences } : {}), boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: pod.metadata?.name, uid: pod.metadata?.uid } },
   }, { subresource: 'token', name: sa });
   const token = tr.status?.token;
   const expirationTimestamp = tr.status?.expirationTimestamp;

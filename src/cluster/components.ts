@@ -100,7 +100,9 @@ export function clusterComponents(c: ClusterConfig): ComponentSpec[] {
     out.push({
       // Started with the API server: it waits for the kubeconfig and registers its Node as soon as
       // the API answers, its module loading overlapping the API server's start.
-      name: `kubelet-${n.name}`, netns: n.netns, needsApi: false,
+      // On containerd it keeps the host's mount namespace, as containerd does: the tmpfs of a
+      // Memory emptyDir it mounts must be what runc bind-mounts into the container.
+      name: `kubelet-${n.name}`, netns: n.netns, hostMounts: containerd, needsApi: false,
       args: ['kubelet', '--kubeconfig', kubeconfig, '--node-name', n.name, '--node-ip', n.ip, '--pod-cidr', n.podCIDR,
         '--data-dir', c.dataDir, '--cluster-name', c.name, '--socket', p.kubeletSocket(n.name),
         ...(containerd ? ['--container-runtime-endpoint', `unix://${containerdPaths(c.dataDir, n.name).socket}`, '--registry-port', String(REGISTRY_PORT)] : [])],

@@ -175,8 +175,8 @@ export function runtimeTasks(dataDir: string, cluster: string, node: string): { 
 
 /**
  * After containerd has stopped: kill the containers and shims it left (pids from its own state
- * files, checked to still be those processes), unmount rootfs and netns mounts under its dir,
- * remove the node's cgroups. Returns how many processes it stopped.
+ * files, checked to still be those processes), unmount rootfs and netns mounts under its dir
+ * and the pods' tmpfs volumes, remove the node's cgroups. Returns how many processes it stopped.
  */
 export async function cleanupNodeRuntime(dataDir: string, cluster: string, node: string): Promise<number> {
   const p = containerdPaths(dataDir, node);
@@ -187,6 +187,8 @@ export async function cleanupNodeRuntime(dataDir: string, cluster: string, node:
   }
   for (let i = 0; i < 100 && pids.some(alive); i++) await new Promise((r) => setTimeout(r, 50));
   for (const m of mountsUnder(p.dir)) await run(['umount', '-l', m], { allowFail: true });
+  // Memory emptyDirs of the node's pods (tmpfs the node agent mounted), if it could not unmount them.
+  for (const m of mountsUnder(join(dataDir, 'nodes', node, 'pods'))) await run(['umount', '-l', m], { allowFail: true });
   removeCgroups(parent.slice(1));
   return pids.length;
 }

@@ -18,6 +18,7 @@ import { CriClient, CriError, type CriContainer, type CriContainerStatus, type C
 import { containerEnv, expand, type EnvSources } from './env.js';
 import { hostsFile, podHostnames, resolvConf } from './podfiles.js';
 import { runProbe } from './probes.js';
+import { containerMounts, nodeRootfs, setUpVolume, tearDownVolumes, type HostVolume, type VolumeSources } from './volumes.js';
 import { qosClass, BACKOFF_INITIAL_S, BACKOFF_MAX_S, BACKOFF_RESET_MS, SANDBOX_RETRY_MS, TICK_MS, type EventFn } from './runtime.js';
 
 export const CONTAINER_RUNTIME = 'containerd';
@@ -27,6 +28,11 @@ const L_POD_NS = 'io.kubernetes.pod.namespace';
 const L_POD_UID = 'io.kubernetes.pod.uid';
 const L_CONTAINER = 'io.kubernetes.container.name';
 const A_RESTARTS = 'io.kubernetes.container.restartCount';
+/** A volume that failed to set up is tried again after this; projected kinds are refreshed this often. */
+const VOLUME_RETRY_MS = 2000;
+const VOLUME_RESYNC_MS = 10_000;
+/** Volume kinds whose content follows API objects while the pod runs. */
+const REFRESHED = new Set(['configMap', 'secret', 'downwardAPI', 'projected']);
 /** CPU shares per core and the CFS period, as the kubelet computes them (pkg/kubelet/cm/helpers_linux.go). */
 const SHARES_PER_CPU = 1024;
 const MIN_SHARES = 2;
@@ -49,6 +55,8 @@ export interface CriRuntimeOptions {
   event?: EventFn;
   /** Extra mounts per pod (service account token), made before its containers are created. */
   podMounts?: (pod: Pod, dir: string) => Promise<Mount[]>;
+  /** Where the objects behind configMap, secret, projected and downwardAPI volumes come from. */
+  volumes?: VolumeSources;
 }
 
 interface ProbeState { successes: number; failures: number; lastRun: number; inFlight: boolean }
@@ -139,6 +147,11 @@ class CriPod {
   syncing = false;
   /** The generation of the refresh that last listed this pod's containers. */
   listedGen = 0;
+  /** The pod's volumes, once all are set up (containers start only then). */
+  volumes?: Map<string, HostVolume>;
+  volumeRetryAt = 0;
+  volumeSyncAt = 0;
+  private volumeSyncing = false;
 
   constructor(readonly rt: CriRuntime, readonly uid: string, readonly namespace: string, readonly name: string) {}
 
@@ -245,6 +258,7 @@ class CriPod {
           throw e;
         }
       }
+      if (!this.volumes && !(await this.setUpVolumes())) return;
       const policy = this.pod.spec?.restartPolicy ?? 'Always';
       for (const c of this.pod.spec?.containers ?? []) {
         const w = this.wantOf(c.name);
@@ -270,6 +284,57 @@ class CriPod {
     } finally {
       this.syncing = false;
     }
+  }
+
+  private addresses(): { podIP: string; hostIP: string } {
+    return { podIP: this.ip ?? '', hostIP: this.rt.opts.nodeIP };
+  }
+
+  private volumeSources(): VolumeSources {
+    const src = this.rt.opts.volumes;
+    if (!src) throw new Error('this node agent has no source for volume contents');
+    return src;
+  }
+
+  /**
+   * Set up every volume of the pod, as the kubelet's volume manager does before the containers
+   * start; a failure is a FailedMount event naming the volume, retried every 2 s, the containers
+   * waiting in ContainerCreating meanwhile.
+   */
+  private async setUpVolumes(): Promise<boolean> {
+    const pod = this.pod!;
+    if (Date.now() < this.volumeRetryAt) return false;
+    const out = new Map<string, HostVolume>();
+    const rootfs = nodeRootfs(this.rt.opts.dataDir, this.rt.opts.nodeName);
+    for (const v of pod.spec?.volumes ?? []) {
+      try {
+        out.set(v.name, await setUpVolume(pod, v, this.dir, rootfs, this.volumeSources(), this.addresses()));
+      } catch (e) {
+        this.volumeRetryAt = Date.now() + VOLUME_RETRY_MS;
+        this.event('Warning', 'FailedMount', `MountVolume.SetUp failed for volume "${v.name}" : ${(e as Error).message}`);
+        this.changed();
+        return false;
+      }
+    }
+    this.volumes = out;
+    this.volumeSyncAt = Date.now();
+    return true;
+  }
+
+  /** Bring configMap, secret, downwardAPI and projected volumes of a running pod up to date. */
+  refreshVolumes(): void {
+    const pod = this.pod;
+    if (!pod || !this.volumes || this.volumeSyncing || this.terminating || Date.now() - this.volumeSyncAt < VOLUME_RESYNC_MS) return;
+    this.volumeSyncing = true;
+    this.volumeSyncAt = Date.now();
+    const rootfs = nodeRootfs(this.rt.opts.dataDir, this.rt.opts.nodeName);
+    void (async () => {
+      for (const v of pod.spec?.volumes ?? []) {
+        if (!REFRESHED.has(this.volumes?.get(v.name)?.kind ?? '')) continue;
+        // A failure keeps the files as they were (the kubelet logs and retries on its next pass).
+        await setUpVolume(pod, v, this.dir, rootfs, this.volumeSources(), this.addresses()).catch(() => undefined);
+      }
+    })().finally(() => { this.volumeSyncing = false; });
   }
 
   /** The kubelet's EnsureImageExists: pull per imagePullPolicy, ErrImagePull / ImagePullBackOff. */
@@ -335,7 +400,7 @@ class CriPod {
     const { hostname } = podHostnames(pod, o.clusterDomain);
     let env: Record<string, string>;
     try {
-      env = await containerEnv(pod, c, { podIP: this.ip ?? '', hostIP: o.nodeIP, nodeName: o.nodeName, hostname }, this.rt.envSources);
+      env = await containerEnv(pod, c, { podIP: this.ip ?? '', hostIP: o.nodeIP, nodeName: o.nodeName, hostname, allocatable: o.volumes?.allocatable() }, this.rt.envSources);
     } catch (e) {
       w.reason = 'CreateContainerConfigError'; w.message = (e as Error).message;
       this.event('Warning', 'Failed', `Error: ${w.message}`);
@@ -347,8 +412,11 @@ class CriPod {
     delete env.PATH;
     if (this.terminating) return;
     const attempt = last ? last.metadata.attempt + 1 : 0;
+    const own = containerMounts(c, this.volumes ?? new Map());
     const mounts: Mount[] = [{ containerPath: '/etc/hosts', hostPath: join(this.dir, 'etc-hosts') }];
-    if (o.podMounts) mounts.push(...await o.podMounts(pod, this.dir));
+    // The default service account mount, unless the container mounts something of its own there.
+    if (o.podMounts) mounts.push(...(await o.podMounts(pod, this.dir)).filter((m) => !own.some((x) => x.containerPath === m.containerPath)));
+    mounts.push(...own);
     const config: ContainerConfig = {
       metadata: { name: c.name, attempt },
       image: { image: c.image ?? '' },
@@ -425,6 +493,7 @@ class CriPod {
       }
       this.probes(c, last.id, (st?.startedAt ?? last.createdAt) / 1e6, l);
     }
+    this.refreshVolumes();
     void this.sync().catch(() => undefined);
   }
 
@@ -500,6 +569,7 @@ class CriPod {
     }
     this.sandboxId = undefined;
     this.containers = [];
+    await tearDownVolumes(this.dir);
   }
 
   status(): PodStatus {

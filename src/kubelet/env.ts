@@ -5,6 +5,7 @@
  * master Service's KUBERNETES_* ones, then the container's envFrom and env (value, fieldRef,
  * configMapKeyRef, secretKeyRef) with $(VAR) expansion.
  */
+import { resourceFieldValue } from './volumes.js';
 import type { ConfigMap, Container, Pod, Secret, Service } from '../api/types.js';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -18,6 +19,8 @@ export interface EnvSources {
 }
 
 export interface EnvContext {
+  /** The node's allocatable resources: resourceFieldRef limits default to them. */
+  allocatable?: Record<string, string>;
   podIP: string;
   hostIP: string;
   nodeName: string;
@@ -116,7 +119,8 @@ export async function containerEnv(pod: Pod, c: Container, ctx: EnvContext, src:
       if (v === undefined && !vf.secretKeyRef.optional) throw new Error(s ? `couldn't find key ${vf.secretKeyRef.key} in Secret ${ns}/${vf.secretKeyRef.name}` : `secret "${vf.secretKeyRef.name}" not found`);
       if (v !== undefined) env[e.name] = v;
     } else if (vf.resourceFieldRef) {
-      env[e.name] = '0';
+      const r = vf.resourceFieldRef;
+      env[e.name] = resourceFieldValue(pod, r.containerName || c.name, r.resource, r.divisor, ctx.allocatable ?? {});
     }
   }
   return env;

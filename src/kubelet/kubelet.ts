@@ -10,7 +10,7 @@ import { Informer } from '../client/informer.js';
 import { Client } from '../client/rest.js';
 import { ApiError } from '../client/types.js';
 import { WorkQueue } from '../client/workqueue.js';
-import { requestPodToken, SERVICE_ACCOUNT_MOUNT, writeServiceAccountFiles } from '../client/serviceaccount-token.js';
+import { requestPodToken, SERVICE_ACCOUNT_MOUNT, tokenRefreshAt, writeServiceAccountFiles } from '../client/serviceaccount-token.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { metrics } from './metrics.js';
@@ -78,6 +78,18 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
     configMap: async (ns: string, name: string) => client.get<ConfigMap>(res('configmaps'), ns, name).catch(() => undefined),
     secret: async (ns: string, name: string) => client.get<Secret>(res('secrets'), ns, name).catch(() => undefined),
   };
+  // Tokens of projected serviceAccountToken volumes, kept until the token manager would renew them.
+  const tokens = new Map<string, { token: string; refreshAt: number }>();
+  const projectedToken = async (pod: Pod, audience: string | undefined, expirationSeconds: number): Promise<string> => {
+    const key = `${pod.metadata?.uid}/${audience ?? ''}/${expirationSeconds}`;
+    const had = tokens.get(key);
+    if (had && Date.now() < had.refreshAt) return had.token;
+    const issuedAt = Date.now();
+    const t = await requestPodToken(client, pod, expirationSeconds, audience ? [audience] : undefined);
+    tokens.set(key, { token: t.token, refreshAt: tokenRefreshAt(issuedAt, t.expirationTimestamp) });
+    return t.token;
+  };
+  const nodeAllocatable = nodeStatus({ nodeName: o.nodeName, nodeIP: o.nodeIP, podCIDR: o.podCIDR, maxPods: o.maxPods }, undefined, true)?.allocatable ?? {};
   let registry: { close(): void } | undefined;
   if (o.containerdSocket && o.registryPort) {
     // Pulls of built-in images fail (ErrImagePull) while it does not serve; loaded images still run.
@@ -89,6 +101,12 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
     dataDir: o.dataDir, nodeName: o.nodeName, nodeIP: o.nodeIP, clusterName: o.clusterName,
     clusterDNS: o.clusterDNS ?? ['10.96.0.10'], clusterDomain: o.clusterDomain ?? 'cluster.local', socket: o.containerdSocket,
     env: envSources,
+    volumes: {
+      configMap: envSources.configMap,
+      secret: envSources.secret,
+      token: (pod, audience, expirationSeconds) => projectedToken(pod, audience, expirationSeconds),
+      allocatable: () => nodeAllocatable,
+    },
     // The kube-api-access volume: a token bound to the pod, the cluster CA, the namespace.
     podMounts: async (pod, dir) => {
       if (pod.spec?.automountServiceAccountToken === false) return [];

@@ -1,0 +1,134 @@
+/**
+ * Pod volumes on containers, as a user meets them: files a container reads with `kubectl exec`
+ * (configMap with items and modes, secret, emptyDir shared by two containers and a Memory one,
+ * downwardAPI labels and resource limits, projected service account token with its audience,
+ * hostPath on the node, subPath), a ConfigMap change reaching the files of a running pod, and
+ * a pod whose ConfigMap does not exist waiting in ContainerCreating with a FailedMount event until
+ * it does.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { isRoot, startCluster, type TestCluster } from './lib/harness.js';
+
+let c: TestCluster;
+
+function apply(...items: object[]): void {
+  const r = c.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items }) });
+  assert.equal(r.code, 0, r.err);
+}
+const sh = (pod: string, script: string, container?: string) => c.k('exec', pod, ...(container ? ['-c', container] : []), '--', 'sh', '-c', script);
+const jwtPayload = (t: string) => JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString()) as { aud: string[]; exp: number; iat: number };
+
+describe('pod volumes', { skip: !isRoot() && 'needs root', concurrency: false }, () => {
+  before(async () => {
+    c = await startCluster({ runtime: 'containerd', workers: 1 });
+    apply(
+      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'app-config' }, data: { 'app.properties': 'color=blue\n', 'log.level': 'debug' } },
+      { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'app-secret' }, stringData: { password: 's3cr3t' } },
+      {
+        apiVersion: 'v1', kind: 'Pod', metadata: { name: 'vols', labels: { app: 'vols', tier: 'web' } },
+        spec: {
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            {
+              name: 'main', image: 'busybox', command: ['sleep', '100000'], resources: { limits: { cpu: '500m', memory: '64Mi' } },
+              volumeMounts: [
+                { name: 'config', mountPath: '/etc/config' },
+                { name: 'items', mountPath: '/etc/items' },
+                { name: 'secret', mountPath: '/etc/secret' },
+                { name: 'scratch', mountPath: '/scratch' },
+                { name: 'mem', mountPath: '/mem' },
+                { name: 'podinfo', mountPath: '/etc/podinfo' },
+                { name: 'token', mountPath: '/var/run/secrets/tokens' },
+                { name: 'node-dir', mountPath: '/node' },
+                { name: 'config', mountPath: '/etc/app.properties', subPath: 'app.properties' },
+              ],
+            },
+            { name: 'side', image: 'busybox', command: ['sh', '-c', 'echo from-side > /shared/hello; sleep 100000'], volumeMounts: [{ name: 'scratch', mountPath: '/shared' }] },
+          ],
+          volumes: [
+            { name: 'config', configMap: { name: 'app-config' } },
+            { name: 'items', configMap: { name: 'app-config', items: [{ key: 'log.level', path: 'conf/level', mode: 0o400 }], defaultMode: 0o440 } },
+            { name: 'secret', secret: { secretName: 'app-secret', defaultMode: 0o400 } },
+            { name: 'scratch', emptyDir: {} },
+            { name: 'mem', emptyDir: { medium: 'Memory', sizeLimit: '8Mi' } },
+            {
+              name: 'podinfo', downwardAPI: {
+                items: [
+                  { path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } },
+                  { path: 'cpu_limit', resourceFieldRef: { containerName: 'main', resource: 'limits.cpu', divisor: '1m' } },
+                  { path: 'mem_limit', resourceFieldRef: { containerName: 'main', resource: 'limits.memory', divisor: '1Mi' } },
+                ],
+              },
+            },
+            { name: 'token', projected: { sources: [{ serviceAccountToken: { audience: 'vault', expirationSeconds: 7200, path: 'vault-token' } }] } },
+            { name: 'node-dir', hostPath: { path: '/var/local/svp-test', type: 'DirectoryOrCreate' } },
+          ],
+        },
+      },
+    );
+    await c.podsReady('app=vols', 1);
+  }, { timeout: 240_000 });
+  after(async () => { await c?.destroy(); });
+
+  it('configMap, secret and downwardAPI files with their modes; emptyDirs shared and in memory; a token for its audience', { timeout: 60_000 }, async () => {
+    assert.equal(sh('vols', 'cat /etc/config/app.properties'), 'color=blue\n');
+    assert.equal(sh('vols', 'cat /etc/config/log.level'), 'debug');
+    // The AtomicWriter layout a container sees: ..data and links through it.
+    assert.match(sh('vols', 'ls -a /etc/config'), /\.\.data/);
+    assert.equal(sh('vols', 'readlink /etc/config/log.level').trim(), '..data/log.level');
+    // items: only the key asked for, at its path, with its mode.
+    assert.equal(sh('vols', 'cat /etc/items/conf/level'), 'debug');
+    assert.equal(sh('vols', 'ls /etc/items').trim(), 'conf');
+    assert.equal(sh('vols', 'stat -L -c %a /etc/items/conf/level').trim(), '400');
+    assert.equal(sh('vols', 'cat /etc/secret/password'), 's3cr3t');
+    assert.equal(sh('vols', 'stat -L -c %a /etc/secret/password').trim(), '400');
+    // Read-only, as the kubelet mounts these kinds.
+    assert.match(c.kubectl(['exec', 'vols', '--', 'sh', '-c', 'echo x > /etc/config/new 2>&1; echo rc=$?']).out, /Read-only file system[\s\S]*rc=1|rc=1/);
+    // subPath: one file of the volume.
+    assert.equal(sh('vols', 'cat /etc/app.properties'), 'color=blue\n');
+    // emptyDir: what the sidecar wrote, the main container reads; the Memory one is a tmpfs of its size.
+    await c.eventually('the sidecar wrote the shared file', () => c.kubectl(['exec', 'vols', '--', 'cat', '/scratch/hello']).out === 'from-side\n');
+    const mem = sh('vols', 'grep " /mem " /proc/mounts');
+    assert.match(mem, /^tmpfs \/mem tmpfs .*size=8192k/);
+    // downwardAPI: labels as key="value" lines, the limits in the divisor's units.
+    assert.equal(sh('vols', 'cat /etc/podinfo/labels'), 'app="vols"\ntier="web"');
+    assert.equal(sh('vols', 'cat /etc/podinfo/cpu_limit'), '500');
+    assert.equal(sh('vols', 'cat /etc/podinfo/mem_limit'), '64');
+    // The projected token is the pod's service account's, for the audience asked, with that lifetime.
+    const tok = jwtPayload(sh('vols', 'cat /var/run/secrets/tokens/vault-token'));
+    assert.deepEqual(tok.aud, ['vault']);
+    assert.equal(tok.exp - tok.iat, 7200);
+    // The default service account mount is there too.
+    assert.equal(sh('vols', 'cat /var/run/secrets/kubernetes.io/serviceaccount/namespace'), 'default');
+    // hostPath: a folder of the node's own, shared by the pods of that node, not the machine's /var/local.
+    sh('vols', 'echo on-node > /node/f');
+    assert.equal(sh('vols', 'cat /node/f'), 'on-node\n');
+  });
+
+  it('a ConfigMap change reaches the running pod\'s files', { timeout: 90_000 }, async () => {
+    apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'app-config' }, data: { 'app.properties': 'color=green\n', 'log.level': 'info' } });
+    await c.eventually('the new content in /etc/config', () => c.kubectl(['exec', 'vols', '--', 'cat', '/etc/config/app.properties']).out === 'color=green\n', 60_000, 1000);
+    assert.equal(sh('vols', 'cat /etc/config/log.level'), 'info');
+    // A subPath mount keeps the file it was given (as on Kubernetes).
+    assert.equal(sh('vols', 'cat /etc/app.properties'), 'color=blue\n');
+  });
+
+  it('a missing ConfigMap: ContainerCreating with FailedMount naming the volume, then running once it exists', { timeout: 120_000 }, async () => {
+    apply({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'waits', labels: { app: 'waits' } },
+      spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '100000'], volumeMounts: [{ name: 'cfg', mountPath: '/cfg' }] }], volumes: [{ name: 'cfg', configMap: { name: 'later' } }] },
+    });
+    const ev = await c.eventually('a FailedMount event', () => {
+      const items = JSON.parse(c.k('get', 'events', '--field-selector', 'involvedObject.name=waits,reason=FailedMount', '-o', 'json')).items as { message: string }[];
+      return items[0];
+    });
+    assert.equal(ev.message, 'MountVolume.SetUp failed for volume "cfg" : configmap "later" not found');
+    const pod = JSON.parse(c.k('get', 'pod', 'waits', '-o', 'json'));
+    assert.equal(pod.status.phase, 'Pending');
+    assert.equal(pod.status.containerStatuses?.[0]?.state?.waiting?.reason, 'ContainerCreating');
+    apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'later' }, data: { k: 'v' } });
+    await c.podsReady('app=waits', 1);
+    assert.equal(c.k('exec', 'waits', '--', 'cat', '/cfg/k'), 'v');
+  });
+});
