@@ -131,4 +131,24 @@ describe('pod volumes', { skip: !isRoot() && 'needs root', concurrency: false },
     await c.podsReady('app=waits', 1);
     assert.equal(c.k('exec', 'waits', '--', 'cat', '/cfg/k'), 'v');
   });
+
+  it('an init container prepares a file in an emptyDir before the app starts; kubectl shows Init:0/1 meanwhile', { timeout: 120_000 }, async () => {
+    apply({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'prepared', labels: { app: 'prepared' } },
+      spec: {
+        terminationGracePeriodSeconds: 1,
+        initContainers: [{ name: 'prepare', image: 'busybox', command: ['sh', '-c', 'sleep 4; echo prepared > /work/ready'], volumeMounts: [{ name: 'work', mountPath: '/work' }] }],
+        containers: [{ name: 'app', image: 'busybox', command: ['sh', '-c', 'cat /work/ready && sleep 100000'], volumeMounts: [{ name: 'work', mountPath: '/work' }] }],
+        volumes: [{ name: 'work', emptyDir: {} }],
+      },
+    });
+    await c.eventually('STATUS Init:0/1', () => c.k('get', 'pod', 'prepared', '--no-headers').split(/\s+/)[2] === 'Init:0/1', 30_000, 200);
+    const initializing = JSON.parse(c.k('get', 'pod', 'prepared', '-o', 'json'));
+    assert.equal(initializing.status.conditions.find((x: { type: string }) => x.type === 'Initialized').status, 'False');
+    await c.podsReady('app=prepared', 1);
+    assert.equal(c.k('logs', 'prepared', '-c', 'app'), 'prepared\n');
+    const pod = JSON.parse(c.k('get', 'pod', 'prepared', '-o', 'json'));
+    assert.equal(pod.status.initContainerStatuses[0].state.terminated.reason, 'Completed');
+    assert.equal(c.k('get', 'pod', 'prepared', '--no-headers').split(/\s+/)[2], 'Running');
+  });
 });

@@ -123,4 +123,99 @@ describe('CRI pod worker', () => {
     }
     assert.equal(fake.count('createContainer'), 1, 'adopted, never started again');
   });
+
+  describe('init containers', () => {
+    const running = (fake: FakeCri, name: string) => fake.containers.find((c) => c.metadata.name === name && c.state === 'CONTAINER_RUNNING');
+    /** Sync rounds (list, then sync) until cond holds. */
+    const rounds = async (rt: CriRuntime, pod: Pod, cond: () => boolean, what: string) => {
+      for (let i = 0; i < 500; i++) {
+        await rt.refresh();
+        await rt.start(pod);
+        if (cond()) return;
+        await new Promise((r) => setTimeout(r, 10)); // the agent's own tick (probes, readiness) runs meanwhile
+      }
+      assert.fail(`timed out waiting for ${what}`);
+    };
+    const withInit = (policy: 'Always' | 'Never'): Pod => ({
+      metadata: { name: 'init', namespace: 'default', uid: `u-init-${policy}` },
+      spec: {
+        restartPolicy: policy,
+        initContainers: [{ name: 'prepare', image: 'busybox:1' }, { name: 'migrate', image: 'busybox:1' }],
+        containers: [{ name: 'app', image: 'busybox:1' }],
+      },
+    });
+
+    it('run one at a time to success, a failed one again, then the app; statuses as the kubelet reports them', async () => {
+      const fake = new FakeCri();
+      const { rt, done } = runtimeOn(fake);
+      const pod = withInit('Always');
+      try {
+        await rounds(rt, pod, () => !!running(fake, 'prepare'), 'prepare to run');
+        assert.equal(fake.count('createContainer', 'migrate'), 0, 'the second waits for the first');
+        let st = rt.status(pod.metadata!.uid!)!;
+        assert.equal(st.phase, 'Pending');
+        assert.deepEqual(st.conditions?.find((c) => c.type === 'Initialized') && { s: st.conditions.find((c) => c.type === 'Initialized')!.status, m: st.conditions.find((c) => c.type === 'Initialized')!.message },
+          { s: 'False', m: 'containers with incomplete status: [prepare migrate]' });
+        assert.equal(st.containerStatuses?.[0]?.state?.waiting?.reason, 'PodInitializing');
+        assert.equal(st.initContainerStatuses?.[1]?.state?.waiting?.reason, 'PodInitializing');
+        fake.exit(running(fake, 'prepare')!.id, 0);
+        await rounds(rt, pod, () => !!running(fake, 'migrate'), 'migrate to run');
+        fake.exit(running(fake, 'migrate')!.id, 1);
+        await rounds(rt, pod, () => fake.count('createContainer', 'migrate') === 2 && !!running(fake, 'migrate'), 'migrate to run again');
+        assert.equal(fake.count('createContainer', 'app'), 0, 'no app before every init container succeeded');
+        fake.exit(running(fake, 'migrate')!.id, 0);
+        await rounds(rt, pod, () => !!running(fake, 'app'), 'the app to run');
+        st = rt.status(pod.metadata!.uid!)!;
+        assert.equal(st.phase, 'Running');
+        assert.equal(st.conditions?.find((c) => c.type === 'Initialized')?.status, 'True');
+        assert.deepEqual(st.initContainerStatuses?.map((s) => [s.name, s.state?.terminated?.reason, s.ready, s.restartCount]), [['prepare', 'Completed', true, 0], ['migrate', 'Completed', true, 1]]);
+        assert.equal(st.initContainerStatuses?.[1]?.lastState?.terminated?.exitCode, 1);
+        assert.equal(fake.count('createContainer', 'prepare'), 1);
+      } finally {
+        done();
+      }
+    });
+
+    it('under restartPolicy Never a failed init container fails the pod and nothing else runs', async () => {
+      const fake = new FakeCri();
+      const { rt, done } = runtimeOn(fake);
+      const pod = withInit('Never');
+      try {
+        await rounds(rt, pod, () => !!running(fake, 'prepare'), 'prepare to run');
+        fake.exit(running(fake, 'prepare')!.id, 2);
+        await rounds(rt, pod, () => rt.status(pod.metadata!.uid!)?.phase === 'Failed', 'the pod to fail');
+        for (let i = 0; i < 3; i++) { await rt.refresh(); await rt.start(pod); }
+        assert.equal(fake.count('createContainer', 'prepare'), 1);
+        assert.equal(fake.count('createContainer', 'migrate'), 0);
+        assert.equal(fake.count('createContainer', 'app'), 0);
+        assert.equal(rt.status(pod.metadata!.uid!)?.initContainerStatuses?.[0]?.state?.terminated?.exitCode, 2);
+      } finally {
+        done();
+      }
+    });
+
+    it('a sidecar starts before the app, keeps running beside it, and counts for readiness', async () => {
+      const fake = new FakeCri();
+      const { rt, done } = runtimeOn(fake);
+      const pod: Pod = {
+        metadata: { name: 'side', namespace: 'default', uid: 'u-side' },
+        spec: { initContainers: [{ name: 'proxy', image: 'busybox:1', restartPolicy: 'Always' }], containers: [{ name: 'app', image: 'busybox:1' }] },
+      };
+      try {
+        const ready = () => rt.status('u-side')?.conditions?.find((c) => c.type === 'Ready')?.status;
+        await rounds(rt, pod, () => !!running(fake, 'proxy') && !!running(fake, 'app') && ready() === 'True', 'the sidecar and the app to run, Ready');
+        let st = rt.status('u-side')!;
+        assert.equal(st.initContainerStatuses?.[0]?.state?.running !== undefined, true);
+        // The sidecar exits: it is started again, the app is left alone; unready meanwhile.
+        fake.exit(running(fake, 'proxy')!.id, 0);
+        await rt.refresh();
+        st = rt.status('u-side')!;
+        assert.equal(st.conditions?.find((c) => c.type === 'Ready')?.status, 'False');
+        await rounds(rt, pod, () => fake.count('createContainer', 'proxy') === 2 && !!running(fake, 'proxy'), 'the sidecar to run again');
+        assert.equal(fake.count('createContainer', 'app'), 1);
+      } finally {
+        done();
+      }
+    });
+  });
 });

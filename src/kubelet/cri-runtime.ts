@@ -260,6 +260,7 @@ class CriPod {
       }
       if (!this.volumes && !(await this.setUpVolumes())) return;
       const policy = this.pod.spec?.restartPolicy ?? 'Always';
+      if (!this.syncInit(policy)) return;
       for (const c of this.pod.spec?.containers ?? []) {
         const w = this.wantOf(c.name);
         if (w.busy || w.stopping || this.terminating) continue;
@@ -273,17 +274,57 @@ class CriPod {
           if (policy === 'Never' || (policy === 'OnFailure' && code === 0)) continue;
         }
         if (w.nextStartAt && Date.now() < w.nextStartAt) continue;
-        w.busy = true;
-        void this.startContainer(c, last).catch((e) => {
-          w.reason = 'RunContainerError'; w.message = (e as Error).message;
-          w.nextStartAt = Date.now() + BACKOFF_INITIAL_S * 1000;
-          this.event('Warning', 'Failed', `Error: ${w.message}`);
-          this.changed();
-        }).finally(() => { w.busy = false; });
+        this.launch(c, last, w);
       }
     } finally {
       this.syncing = false;
     }
+  }
+
+  /** Start (or restart) one container in the background; `busy` until the runtime has answered. */
+  private launch(c: Container, last: CriContainer | undefined, w: Want): void {
+    w.busy = true;
+    void this.startContainer(c, last).catch((e) => {
+      w.reason = 'RunContainerError'; w.message = (e as Error).message;
+      w.nextStartAt = Date.now() + BACKOFF_INITIAL_S * 1000;
+      this.event('Warning', 'Failed', `Error: ${w.message}`);
+      this.changed();
+    }).finally(() => { w.busy = false; });
+  }
+
+  /**
+   * Init containers, as the kubelet runs them (kuberuntime computeInitContainerActions): in
+   * order, each to a successful exit before the next; a failed one again with back-off (or, under
+   * restartPolicy Never, the pod fails); a sidecar (restartPolicy Always) started, and its startup
+   * probe passed, before the next, then kept running. True once the app containers may start.
+   * A pod whose app containers already ran (adopted after an agent restart) does not run them again.
+   */
+  private syncInit(policy: string): boolean {
+    const inits = this.pod?.spec?.initContainers ?? [];
+    if (!inits.length) return true;
+    const appStarted = (this.pod?.spec?.containers ?? []).some((c) => this.latest(c.name));
+    for (const c of inits) {
+      const sidecar = isSidecar(c);
+      if (!sidecar && appStarted) continue;
+      const w = this.wantOf(c.name);
+      const pending = () => appStarted; // nothing to wait for once the app runs
+      if (w.busy || w.stopping || (w.startedGen !== undefined && this.listedGen <= w.startedGen)) { if (pending()) continue; return false; }
+      const last = this.latest(c.name);
+      if (last && (last.state === 'CONTAINER_RUNNING' || last.state === 'CONTAINER_UNKNOWN')) {
+        if (sidecar && (this.liveOf(c.name).started || appStarted)) continue;
+        return false;
+      }
+      if (last?.state === 'CONTAINER_EXITED') {
+        const st = this.statuses.get(last.id);
+        if (!st) { if (pending()) continue; return false; }
+        if (!sidecar && st.exitCode === 0) continue;
+        if (!sidecar && policy === 'Never') return false; // the pod has failed
+      }
+      if (w.nextStartAt && Date.now() < w.nextStartAt) { if (pending()) continue; return false; }
+      this.launch(c, last, w);
+      if (!pending()) return false;
+    }
+    return true;
   }
 
   private addresses(): { podIP: string; hostIP: string } {
@@ -459,7 +500,10 @@ class CriPod {
     l.ready = false;
     const w = this.wantOf(name);
     const policy = this.pod?.spec?.restartPolicy ?? 'Always';
-    const restart = !this.terminating && (policy === 'Always' || (policy === 'OnFailure' && st.exitCode !== 0));
+    const init = this.pod?.spec?.initContainers?.find((c) => c.name === name);
+    // An init container runs again only after a failure (never under Never); a sidecar always.
+    const again = init ? isSidecar(init) || (st.exitCode !== 0 && policy !== 'Never') : policy === 'Always' || (policy === 'OnFailure' && st.exitCode !== 0);
+    const restart = !this.terminating && again;
     if (restart) {
       const ranMs = (st.finishedAt - st.startedAt) / 1e6;
       if (ranMs > BACKOFF_RESET_MS) w.crashCount = 0;
@@ -480,7 +524,7 @@ class CriPod {
   /** Probes of running containers. */
   tick(): void {
     if (!this.pod || this.terminating) return;
-    for (const c of this.pod.spec?.containers ?? []) {
+    for (const c of [...(this.pod.spec?.initContainers ?? []).filter(isSidecar), ...(this.pod.spec?.containers ?? [])]) {
       const last = this.latest(c.name);
       if (last?.state !== 'CONTAINER_RUNNING') continue;
       const st = this.statuses.get(last.id);
@@ -580,16 +624,33 @@ class CriPod {
       ...(s.message ? { message: s.message } : {}),
       startedAt: isoOfNs(s.startedAt), finishedAt: isoOfNs(s.finishedAt), containerID: `${CONTAINER_RUNTIME}://${s.id}`,
     });
-    const statuses: ContainerStatus[] = (pod?.spec?.containers ?? []).map((c) => {
+    const inits = pod?.spec?.initContainers ?? [];
+    const initDone = (name: string) => {
+      const last = this.latest(name);
+      const st = last && this.statuses.get(last.id);
+      return !!st && last!.state === 'CONTAINER_EXITED' && st.exitCode === 0;
+    };
+    const appStarted = (pod?.spec?.containers ?? []).some((c) => this.latest(c.name));
+    const incomplete = appStarted ? [] : inits.filter((c) => (isSidecar(c) ? !(this.latest(c.name)?.state === 'CONTAINER_RUNNING' && this.liveOf(c.name).started) : !initDone(c.name))).map((c) => c.name);
+    const initFailed = policy === 'Never' && inits.some((c) => {
+      const last = this.latest(c.name);
+      const st = last && this.statuses.get(last.id);
+      return !isSidecar(c) && !!st && last!.state === 'CONTAINER_EXITED' && st.exitCode !== 0;
+    });
+    const statusOf = (c: Container, init: boolean): ContainerStatus => {
+      const sidecar = init && isSidecar(c);
       const w = this.wantOf(c.name);
       const l = this.liveOf(c.name);
       const inst = this.instances(c.name);
       const last = inst.at(-1);
       const lastSt = last ? this.statuses.get(last.id) : undefined;
       const prev = inst.length > 1 ? this.statuses.get(inst.at(-2)!.id) : undefined;
+      // Before the init containers are done, what has not started waits in PodInitializing
+      // (kubectl then shows Init:i/n).
+      const idle = incomplete.length ? 'PodInitializing' : 'ContainerCreating';
       const st: ContainerStatus = {
         name: c.name, image: c.image ?? '', imageID: '', ready: false, restartCount: last?.metadata.attempt ?? 0, started: false,
-        state: { waiting: { reason: w.reason ?? 'ContainerCreating', ...(w.message ? { message: w.message } : {}) } }, lastState: {},
+        state: { waiting: { reason: w.reason ?? idle, ...(w.message ? { message: w.message } : {}) } }, lastState: {},
       };
       if (!last) return st;
       st.image = lastSt?.image.image || last.image.image || st.image;
@@ -608,7 +669,10 @@ class CriPod {
         st.ready = st.started && (probed ? l.ready : was ? !!was.ready : !c.readinessProbe);
         if (prev?.finishedAt) st.lastState = { terminated: term(prev) };
       } else if (last.state === 'CONTAINER_EXITED' && lastSt) {
-        const restarts = !this.terminating && (policy === 'Always' || (policy === 'OnFailure' && lastSt.exitCode !== 0));
+        const restarts = !this.terminating && (init
+          ? sidecar || (lastSt.exitCode !== 0 && policy !== 'Never')
+          : policy === 'Always' || (policy === 'OnFailure' && lastSt.exitCode !== 0));
+        if (init && !sidecar && lastSt.exitCode === 0) st.ready = true; // a completed init container
         if (restarts) {
           st.state = { waiting: { reason: w.reason ?? 'ContainerCreating', ...(w.message ? { message: w.message } : {}) } };
           if (!w.reason) st.state = { waiting: { reason: 'ContainerCreating' } };
@@ -621,7 +685,9 @@ class CriPod {
         st.lastState = { terminated: term(prev) };
       }
       return st;
-    });
+    };
+    const statuses: ContainerStatus[] = (pod?.spec?.containers ?? []).map((c) => statusOf(c, false));
+    const initStatuses: ContainerStatus[] = inits.map((c) => statusOf(c, true));
     let waiting = 0; let running = 0; let stopped = 0; let succeeded = 0;
     for (const s of statuses) {
       if (s.state?.running) running++;
@@ -630,7 +696,8 @@ class CriPod {
       else waiting++;
     }
     let phase: PodStatus['phase'] = 'Pending';
-    if (waiting > 0) phase = 'Pending';
+    if (initFailed) phase = 'Failed';
+    else if (waiting > 0) phase = 'Pending';
     else if (running > 0) phase = 'Running';
     else if (stopped > 0) {
       if (policy === 'Always') phase = 'Running';
@@ -638,19 +705,21 @@ class CriPod {
       else if (policy === 'Never' && statuses.every((s) => s.state?.terminated)) phase = 'Failed';
       else phase = 'Running';
     }
-    const allReady = statuses.length > 0 && statuses.every((s) => s.ready);
+    // Sidecars count for readiness, as app containers do.
+    const sidecarStatuses = initStatuses.filter((_, i) => isSidecar(inits[i]!));
+    const allReady = statuses.length > 0 && incomplete.length === 0 && [...statuses, ...sidecarStatuses].every((s) => s.ready);
     const prevConds = new Map((pod?.status?.conditions ?? []).map((c) => [c.type, c]));
     const cond = (type: string, ok: boolean, reason?: string): PodCondition => {
       const status = ok ? 'True' : 'False';
       const p = prevConds.get(type);
       return { type, status, lastProbeTime: null as unknown as undefined, lastTransitionTime: p?.status === status ? p.lastTransitionTime : nowIso(), ...(reason && !ok ? { reason } : {}) };
     };
-    const notReady = statuses.filter((s) => !s.ready).map((s) => s.name);
+    const notReady = [...sidecarStatuses, ...statuses].filter((s) => !s.ready).map((s) => s.name);
     const terminal = phase === 'Succeeded' || phase === 'Failed';
     const unready = !allReady && !terminal ? { message: `containers with unready status: [${notReady.join(' ')}]` } : {};
     const conditions: PodCondition[] = [
       cond('PodReadyToStartContainers', !!this.sandboxId),
-      cond('Initialized', true),
+      { ...cond('Initialized', incomplete.length === 0, 'ContainersNotInitialized'), ...(incomplete.length ? { message: `containers with incomplete status: [${incomplete.join(' ')}]` } : {}) },
       { ...cond('Ready', allReady && !terminal, terminal ? 'PodCompleted' : 'ContainersNotReady'), ...unready },
       { ...cond('ContainersReady', allReady && !terminal, terminal ? 'PodCompleted' : 'ContainersNotReady'), ...unready },
       cond('PodScheduled', true),
@@ -660,9 +729,14 @@ class CriPod {
       phase, conditions,
       hostIP: this.rt.opts.nodeIP, hostIPs: [{ ip: this.rt.opts.nodeIP }],
       ...(ip ? { podIP: ip, podIPs: [{ ip }] } : {}),
-      startTime: this.startTime, containerStatuses: statuses, qosClass: qosClass(pod),
+      startTime: this.startTime, ...(inits.length ? { initContainerStatuses: initStatuses } : {}), containerStatuses: statuses, qosClass: qosClass(pod),
     };
   }
+}
+
+/** An init container that keeps running beside the app containers (restartPolicy Always). */
+function isSidecar(c: Container): boolean {
+  return c.restartPolicy === 'Always';
 }
 
 const NO_ENV: EnvSources = { services: () => [], configMap: async () => undefined, secret: async () => undefined };
