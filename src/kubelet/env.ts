@@ -5,7 +5,7 @@
  * master Service's KUBERNETES_* ones, then the container's envFrom and env (value, fieldRef,
  * configMapKeyRef, secretKeyRef) with $(VAR) expansion.
  */
-import { resourceFieldValue } from './volumes.js';
+import { fieldValue, resourceFieldValue } from './volumes.js';
 import type { ConfigMap, Container, Pod, Secret, Service } from '../api/types.js';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -53,21 +53,6 @@ export function serviceEnv(svc: Service): Record<string, string> {
     out[`${pre}_ADDR`] = ip;
   }
   return out;
-}
-
-function fieldValue(pod: Pod, path: string, ctx: EnvContext): string {
-  const m = /^metadata\.(labels|annotations)\['(.*)'\]$/.exec(path);
-  if (m) return (pod.metadata?.[m[1] as 'labels' | 'annotations'] ?? {})[m[2]!] ?? '';
-  switch (path) {
-    case 'metadata.name': return pod.metadata?.name ?? '';
-    case 'metadata.namespace': return pod.metadata?.namespace ?? '';
-    case 'metadata.uid': return pod.metadata?.uid ?? '';
-    case 'spec.nodeName': return pod.spec?.nodeName ?? ctx.nodeName;
-    case 'spec.serviceAccountName': return pod.spec?.serviceAccountName ?? 'default';
-    case 'status.podIP': case 'status.podIPs': return ctx.podIP;
-    case 'status.hostIP': case 'status.hostIPs': return ctx.hostIP;
-    default: throw new Error(`unsupported fieldRef.fieldPath "${path}"`);
-  }
 }
 
 /** Expand $(VAR) references ($$ escapes), as Kubernetes does for env values, command and args. */

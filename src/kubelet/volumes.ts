@@ -61,7 +61,8 @@ export function resourceFieldValue(pod: Pod, containerName: string | undefined, 
   return String(Math.ceil(value / div));
 }
 
-function fieldValue(pod: Pod, path: string, ips: Addresses): string {
+/** A downward API field of the pod (env fieldRef and downwardAPI files; whole label and annotation maps for files). */
+export function fieldValue(pod: Pod, path: string, ips: Addresses & { nodeName?: string }): string {
   const m = /^metadata\.(labels|annotations)\['(.*)'\]$/.exec(path);
   if (m) return (pod.metadata?.[m[1] as 'labels' | 'annotations'] ?? {})[m[2]!] ?? '';
   const md = pod.metadata ?? {};
@@ -72,10 +73,10 @@ function fieldValue(pod: Pod, path: string, ips: Addresses): string {
     case 'metadata.name': return md.name ?? '';
     case 'metadata.namespace': return md.namespace ?? '';
     case 'metadata.uid': return md.uid ?? '';
-    case 'spec.nodeName': return pod.spec?.nodeName ?? '';
+    case 'spec.nodeName': return pod.spec?.nodeName ?? ips.nodeName ?? '';
     case 'spec.serviceAccountName': return pod.spec?.serviceAccountName ?? 'default';
-    case 'status.podIP': return ips.podIP;
-    case 'status.hostIP': return ips.hostIP;
+    case 'status.podIP': case 'status.podIPs': return ips.podIP;
+    case 'status.hostIP': case 'status.hostIPs': return ips.hostIP;
     default: throw new Error(`unsupported fieldRef.fieldPath "${path}"`);
   }
 }
