@@ -151,4 +151,27 @@ describe('pod volumes', { skip: !isRoot() && 'needs root', concurrency: false },
     assert.equal(pod.status.initContainerStatuses[0].state.terminated.reason, 'Completed');
     assert.equal(c.k('get', 'pod', 'prepared', '--no-headers').split(/\s+/)[2], 'Running');
   });
+
+  it('lifecycle hooks: postStart runs before the container counts as started; preStop holds the deletion within the grace period', { timeout: 120_000 }, async () => {
+    apply({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'hooks', labels: { app: 'hooks' } },
+      spec: {
+        terminationGracePeriodSeconds: 30,
+        containers: [{
+          // It exits on SIGTERM (a bare sleep as PID 1 would ignore it and use the whole grace period).
+          name: 'c', image: 'busybox', command: ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'],
+          lifecycle: { postStart: { exec: { command: ['sh', '-c', 'echo started > /tmp/post'] } }, preStop: { exec: { command: ['sh', '-c', 'sleep 4'] } } },
+        }],
+      },
+    });
+    await c.podsReady('app=hooks', 1);
+    assert.equal(c.k('exec', 'hooks', '--', 'cat', '/tmp/post'), 'started\n');
+    // The pod is Terminating while its preStop sleeps (not gone at once), then it goes.
+    const t0 = Date.now();
+    const del = c.kubectl(['delete', 'pod', 'hooks', '--wait=true', '--timeout=60s']);
+    assert.equal(del.code, 0, del.err);
+    const took = Date.now() - t0;
+    assert.ok(took >= 4000, `deleted after ${took} ms: the preStop hook (sleep 4) did not hold it`);
+    assert.ok(took < 30_000, `deleted after ${took} ms: the container did not stop after its hook`);
+  });
 });

@@ -378,6 +378,29 @@ class CriPod {
     })().finally(() => { this.volumeSyncing = false; });
   }
 
+  /**
+   * Run a lifecycle hook (exec in the container, httpGet against the pod, or sleep); undefined
+   * when it succeeded, else the event message in the kubelet's words.
+   */
+  private async runHook(c: Container, id: string, h: NonNullable<NonNullable<Container['lifecycle']>['postStart']>, budgetMs: number): Promise<string | undefined> {
+    const who = `for Container "${c.name}" in Pod "${podLabel(this)}"`;
+    if (h.sleep) {
+      await new Promise((r) => setTimeout(r, Math.min(h.sleep!.seconds * 1000, budgetMs)));
+      return undefined;
+    }
+    const timeoutSeconds = Math.max(1, Math.ceil(budgetMs / 1000));
+    if (h.exec) {
+      const cmd = h.exec.command ?? [];
+      const r = await runProbe({ exec: { command: cmd }, timeoutSeconds }, this.rt.probeTarget(this, c, id));
+      return r.ok ? undefined : `Exec lifecycle hook ([${cmd.join(' ')}]) ${who} failed - error: command '${cmd.join(' ')}' exited with an error: ${r.message}`;
+    }
+    if (h.httpGet) {
+      const r = await runProbe({ httpGet: h.httpGet, timeoutSeconds }, this.rt.probeTarget(this, c, id));
+      return r.ok ? undefined : `HTTP lifecycle hook (${h.httpGet.path ?? '/'}) ${who} failed - error: ${r.message}`;
+    }
+    return undefined;
+  }
+
   /** The kubelet's EnsureImageExists: pull per imagePullPolicy, ErrImagePull / ImagePullBackOff. */
   private async ensureImage(c: Container, w: Want): Promise<boolean> {
     const cri = this.rt.cri;
@@ -484,6 +507,16 @@ class CriPod {
     w.startedGen = this.rt.generation;
     await cri.startContainer(id);
     this.event('Normal', 'Started', `Started container ${c.name}`);
+    // postStart: the start is not over until it returns; a failure kills the container, which
+    // then restarts per the pod's restartPolicy (pkg/kubelet/kuberuntime startContainer).
+    const postStart = c.lifecycle?.postStart;
+    if (postStart) {
+      const failed = await this.runHook(c, id, postStart, 30_000);
+      if (failed) {
+        this.event('Warning', 'FailedPostStartHook', failed);
+        await cri.stopContainer(id, 0).catch(() => undefined);
+      }
+    }
     w.reason = undefined; w.message = undefined; w.nextStartAt = undefined;
     const l = this.liveOf(c.name);
     Object.assign(l, { readiness: probeState(), liveness: probeState(), startup: probeState(), ready: false, started: !c.startupProbe, id });
@@ -606,7 +639,20 @@ class CriPod {
     if (this.sandboxPromise) await this.sandboxPromise.catch(() => undefined);
     const running = this.containers.filter((c) => c.state === 'CONTAINER_RUNNING');
     for (const c of running) this.event('Normal', 'Killing', `Stopping container ${c.metadata.name}`);
-    await Promise.all(running.map((c) => cri.stopContainer(c.id, graceSeconds).catch(() => undefined)));
+    await Promise.all(running.map(async (c) => {
+      // preStop first, within the grace period; SIGTERM then gets what is left of it (at least
+      // the 2 s upstream's kubelet grants after a hook that used it all).
+      const spec = [...(this.pod?.spec?.containers ?? []), ...(this.pod?.spec?.initContainers ?? [])].find((x) => x.name === c.metadata.name);
+      const preStop = spec?.lifecycle?.preStop;
+      let grace = graceSeconds;
+      if (spec && preStop && graceSeconds > 0) {
+        const t0 = Date.now();
+        const failed = await this.runHook(spec, c.id, preStop, graceSeconds * 1000);
+        if (failed) this.event('Warning', 'FailedPreStopHook', failed);
+        grace = Math.max(2, Math.ceil(graceSeconds - (Date.now() - t0) / 1000));
+      }
+      await cri.stopContainer(c.id, grace).catch(() => undefined);
+    }));
     for (const s of await cri.listPodSandbox({ labelSelector: { [L_POD_UID]: this.uid } }).catch(() => [] as PodSandbox[])) {
       await cri.stopPodSandbox(s.id).catch(() => undefined);
       await cri.removePodSandbox(s.id).catch(() => undefined);
