@@ -218,4 +218,31 @@ describe('CRI pod worker', () => {
       }
     });
   });
+
+  it('readinessGates: Ready only once every gate\'s condition, set by someone else, is True', async () => {
+    const fake = new FakeCri();
+    const { rt, done } = runtimeOn(fake);
+    const gated: Pod = {
+      metadata: { name: 'gated', namespace: 'default', uid: 'u-gated' },
+      spec: { readinessGates: [{ conditionType: 'example.com/lb-ready' }], containers: [{ name: 'c', image: 'busybox:1' }] },
+    };
+    const cond = (type: string) => rt.status('u-gated')?.conditions?.find((c) => c.type === type);
+    try {
+      await rt.start(gated);
+      for (let i = 0; i < 500 && cond('ContainersReady')?.status !== 'True'; i++) {
+        await rt.refresh();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(cond('ContainersReady')?.status, 'True');
+      assert.deepEqual([cond('Ready')?.status, cond('Ready')?.reason, cond('Ready')?.message],
+        ['False', 'ReadinessGatesNotReady', 'corresponding condition of pod readiness gate "example.com/lb-ready" does not exist.']);
+      const withGate = (status: 'True' | 'False'): Pod => ({ ...gated, status: { conditions: [{ type: 'example.com/lb-ready', status }] } });
+      await rt.start(withGate('False'));
+      assert.equal(cond('Ready')?.message, 'the status of pod readiness gate "example.com/lb-ready" is not "True", but False');
+      await rt.start(withGate('True'));
+      assert.equal(cond('Ready')?.status, 'True');
+    } finally {
+      done();
+    }
+  });
 });

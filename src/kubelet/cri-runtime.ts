@@ -763,10 +763,19 @@ class CriPod {
     const notReady = [...sidecarStatuses, ...statuses].filter((s) => !s.ready).map((s) => s.name);
     const terminal = phase === 'Succeeded' || phase === 'Failed';
     const unready = !allReady && !terminal ? { message: `containers with unready status: [${notReady.join(' ')}]` } : {};
+    // readinessGates: conditions others set on the pod; Ready only when each is True
+    // (pkg/kubelet/status generatePodReadyCondition).
+    const gateProblems = (pod?.spec?.readinessGates ?? []).map((g) => {
+      const cnd = prevConds.get(g.conditionType);
+      if (!cnd) return `corresponding condition of pod readiness gate "${g.conditionType}" does not exist.`;
+      return cnd.status === 'True' ? undefined : `the status of pod readiness gate "${g.conditionType}" is not "True", but ${cnd.status}`;
+    }).filter((x): x is string => !!x);
+    const ready = allReady && !terminal && gateProblems.length === 0;
+    const readyWhy = !allReady || terminal ? unready : gateProblems.length ? { reason: 'ReadinessGatesNotReady', message: gateProblems.join(', ') } : {};
     const conditions: PodCondition[] = [
       cond('PodReadyToStartContainers', !!this.sandboxId),
       { ...cond('Initialized', incomplete.length === 0, 'ContainersNotInitialized'), ...(incomplete.length ? { message: `containers with incomplete status: [${incomplete.join(' ')}]` } : {}) },
-      { ...cond('Ready', allReady && !terminal, terminal ? 'PodCompleted' : 'ContainersNotReady'), ...unready },
+      { ...cond('Ready', ready, terminal ? 'PodCompleted' : 'ContainersNotReady'), ...readyWhy },
       { ...cond('ContainersReady', allReady && !terminal, terminal ? 'PodCompleted' : 'ContainersNotReady'), ...unready },
       cond('PodScheduled', true),
     ];

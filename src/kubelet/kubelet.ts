@@ -227,7 +227,8 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
     const body = JSON.stringify(st);
     if (lastStatus.get(uid) === body) return;
     try {
-      const updated = await client.patch<Pod>(res('pods'), pod.metadata?.namespace, pod.metadata!.name!, { status: st }, 'merge', 'status');
+      // Strategic: conditions merge by type, so those others own (readiness gates) stay.
+      const updated = await client.patch<Pod>(res('pods'), pod.metadata?.namespace, pod.metadata!.name!, { status: st }, 'strategic', 'status');
       lastStatus.set(uid, body);
       if (updated?.metadata?.uid === uid) byUid.set(uid, { ...byUid.get(uid)!, status: updated.status });
       const t0 = seenAt.get(uid);
