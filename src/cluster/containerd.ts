@@ -94,6 +94,9 @@ state = ${JSON.stringify(p.state)}
     plugins: [{
       type: 'bridge', bridge: 'cni0', isGateway: true, ipMasq: false, hairpinMode: true,
       ipam: { type: 'host-local', ranges: [[{ subnet: c.podCIDR, gateway: c.gateway }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: p.cniData },
+    }, {
+      // hostPort: the CRI's port mappings, DNAT on the node (127.0.0.1 too: route_localnet is on).
+      type: 'portmap', capabilities: { portMappings: true }, snat: true,
     }],
   };
   writeFileSync(join(p.cniConf, '10-svcplane.conflist'), JSON.stringify(cni, null, 2), { mode: 0o600 });

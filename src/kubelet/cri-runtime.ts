@@ -192,6 +192,10 @@ class CriPod {
       metadata: { name: this.name, uid: this.uid, namespace: this.namespace, attempt: 0 },
       hostname: hostNetwork ? '' : hostname,
       logDirectory: this.logDir,
+      // hostPort: the CNI portmap plugin makes <node>:hostPort (and 127.0.0.1 there) reach the pod.
+      portMappings: hostNetwork ? [] : [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].flatMap((c) => (c.ports ?? [])
+        .filter((p) => p.hostPort)
+        .map((p) => ({ protocol: p.protocol ?? 'TCP', containerPort: p.containerPort, hostPort: p.hostPort!, ...(p.hostIP ? { hostIp: p.hostIP } : {}) }))),
       dnsConfig: dnsConfigOf(resolvConf(pod, { clusterDNS: o.clusterDNS, clusterDomain: o.clusterDomain })),
       labels: { ...(pod.metadata?.labels ?? {}), [L_POD_NAME]: this.name, [L_POD_NS]: this.namespace, [L_POD_UID]: this.uid },
       annotations: { ...(pod.metadata?.annotations ?? {}) },

@@ -69,3 +69,21 @@ test('allocatable quantities parse as resource.Quantity values', () => {
   assert.deepEqual(['110', '1k', '2e2', '1Ki', '0.5k', '', 'abc', '-1'].map((q) => quantityValue(q)), [110, 1000, 200, 1024, 500, 0, 0, 0]);
   assert.equal(quantityValue(undefined), 0);
 });
+
+test('host ports: a node whose pods hold the port (same protocol, overlapping address) is filtered, as NodePorts does', () => {
+  const withPort = (name: string, port: { hostPort: number; protocol?: 'TCP' | 'UDP'; hostIP?: string }, node?: string) => {
+    const p = makePod(name, node ? { node, ip: '10.244.0.9' } : {});
+    p.spec!.containers = [{ name: 'c', image: 'nginx', ports: [{ containerPort: 80, ...port }] }];
+    return p;
+  };
+  const ns = [makeNode('a'), makeNode('b')];
+  const holder = withPort('holder', { hostPort: 8080 }, 'a');
+  assert.equal(pickNode(withPort('x', { hostPort: 8080 }), ns, [holder]).node, 'b');
+  const both = pickNode(withPort('x', { hostPort: 8080 }), ns, [holder, withPort('h2', { hostPort: 8080, hostIP: '172.18.0.3' }, 'b')]);
+  assert.equal(failedSchedulingMessage(both), "0/2 nodes are available: 2 node(s) didn't have free ports for the requested pod ports. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.");
+  // Another protocol, or two distinct addresses, do not collide.
+  assert.equal(pickNode(withPort('u', { hostPort: 8080, protocol: 'UDP' }), [ns[0]!], [holder]).node, 'a');
+  const onIP = withPort('ip1', { hostPort: 9090, hostIP: '127.0.0.1' }, 'a');
+  assert.equal(pickNode(withPort('ip2', { hostPort: 9090, hostIP: '172.18.0.2' }), [ns[0]!], [onIP]).node, 'a');
+  assert.equal(pickNode(withPort('any', { hostPort: 9090 }), [ns[0]!], [onIP]).node, undefined);
+});

@@ -109,6 +109,34 @@ export function unfitReason(pod: Pod, node: Node): string | undefined {
   return undefined;
 }
 
+/** nodeports plugin: the reason a node whose host ports a pod wants are taken gives. */
+export const PORTS_TAKEN = "node(s) didn't have free ports for the requested pod ports";
+
+interface HostPort { ip: string; protocol: string; port: number }
+function hostPorts(p: Pod): HostPort[] {
+  const out: HostPort[] = [];
+  for (const c of [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])]) {
+    for (const port of c.ports ?? []) if (port.hostPort) out.push({ ip: port.hostIP || '0.0.0.0', protocol: port.protocol ?? 'TCP', port: port.hostPort });
+  }
+  return out;
+}
+
+/**
+ * Whether a pod's host ports collide with those of the node's other pods (HostPortInfo.CheckConflict):
+ * same protocol and port, and the same address or either one 0.0.0.0.
+ */
+export function hostPortsTaken(pod: Pod, podsOnNode: Pod[]): boolean {
+  const want = hostPorts(pod);
+  if (!want.length) return false;
+  for (const other of podsOnNode) {
+    if (other.metadata?.uid === pod.metadata?.uid || other.status?.phase === 'Succeeded' || other.status?.phase === 'Failed') continue;
+    for (const h of hostPorts(other)) {
+      if (want.some((w) => w.protocol === h.protocol && w.port === h.port && (w.ip === h.ip || w.ip === '0.0.0.0' || h.ip === '0.0.0.0'))) return true;
+    }
+  }
+  return false;
+}
+
 function ownerUid(p: Pod): string | undefined {
   return p.metadata?.ownerReferences?.find((r) => r.controller)?.uid;
 }
@@ -122,6 +150,7 @@ export function pickNode(pod: Pod, nodes: Node[], pods: Pod[]): FitResult {
     // The plugins run in order and the first that rejects a node names the reason; the pod
     // count (NodeResourcesFit) comes after the node's taints, affinity and name.
     let why = unfitReason(pod, n);
+    if (!why && hostPorts(pod).length && hostPortsTaken(pod, pods.filter((p) => p.spec?.nodeName === n.metadata?.name))) why = PORTS_TAKEN;
     if (!why && (used.get(n.metadata!.name!) ?? 0) + 1 > allowedPods(n)) { why = TOO_MANY_PODS; preemptable++; }
     if (why) reasons.set(why, (reasons.get(why) ?? 0) + 1);
     else fits.push(n);

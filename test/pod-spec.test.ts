@@ -1,10 +1,10 @@
 /**
- * Pod volumes on containers, as a user meets them: files a container reads with `kubectl exec`
- * (configMap with items and modes, secret, emptyDir shared by two containers and a Memory one,
- * downwardAPI labels and resource limits, projected service account token with its audience,
- * hostPath on the node, subPath), a ConfigMap change reaching the files of a running pod, and
- * a pod whose ConfigMap does not exist waiting in ContainerCreating with a FailedMount event until
- * it does.
+ * The Pod spec on containers, as a user meets it: volumes whose files a container reads with
+ * `kubectl exec` (configMap with items and modes, secret, emptyDir shared by two containers and a
+ * Memory one, downwardAPI labels and resource limits, projected service account token with its
+ * audience, hostPath on the node, subPath), a ConfigMap change reaching a running pod, a pod whose
+ * ConfigMap does not exist waiting in ContainerCreating with a FailedMount event until it does;
+ * an init container preparing a file, lifecycle hooks, hostPort reaching the pod from its node.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -19,7 +19,7 @@ function apply(...items: object[]): void {
 const sh = (pod: string, script: string, container?: string) => c.k('exec', pod, ...(container ? ['-c', container] : []), '--', 'sh', '-c', script);
 const jwtPayload = (t: string) => JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString()) as { aud: string[]; exp: number; iat: number };
 
-describe('pod volumes', { skip: !isRoot() && 'needs root', concurrency: false }, () => {
+describe('pod spec', { skip: !isRoot() && 'needs root', concurrency: false }, () => {
   before(async () => {
     c = await startCluster({ runtime: 'containerd', workers: 1 });
     apply(
@@ -173,5 +173,25 @@ describe('pod volumes', { skip: !isRoot() && 'needs root', concurrency: false },
     const took = Date.now() - t0;
     assert.ok(took >= 4000, `deleted after ${took} ms: the preStop hook (sleep 4) did not hold it`);
     assert.ok(took < 30_000, `deleted after ${took} ms: the container did not stop after its hook`);
+  });
+
+  it('hostPort: the node\'s address and its 127.0.0.1 reach the pod; a second pod wanting the port elsewhere is not placed there', { timeout: 120_000 }, async () => {
+    const worker = `${c.name}-worker`;
+    const pod = (name: string) => ({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { app: name } },
+      spec: { terminationGracePeriodSeconds: 1, nodeSelector: { 'kubernetes.io/hostname': worker }, containers: [{ name: 'web', image: 'nginx', ports: [{ containerPort: 80, hostPort: 8080 }] }] },
+    });
+    apply(pod('hp1'));
+    await c.podsReady('app=hp1', 1);
+    const nodeIP = JSON.parse(c.k('get', 'node', worker, '-o', 'json')).status.addresses.find((a: { type: string }) => a.type === 'InternalIP').address as string;
+    await c.eventually('the node\'s 127.0.0.1:8080 answers', () => c.curl(worker, 'http://127.0.0.1:8080/').out.includes('Welcome to nginx'), 30_000);
+    assert.match(c.curl(`${c.name}-control-plane`, `http://${nodeIP}:8080/`).out, /Welcome to nginx/);
+    apply(pod('hp2'));
+    const ev = await c.eventually('FailedScheduling for hp2', () => {
+      const items = JSON.parse(c.k('get', 'events', '--field-selector', 'involvedObject.name=hp2,reason=FailedScheduling', '-o', 'json')).items as { message: string }[];
+      return items[0];
+    });
+    assert.match(ev.message, /^0\/2 nodes are available: .*1 node\(s\) didn't have free ports for the requested pod ports/);
+    assert.equal(JSON.parse(c.k('get', 'pod', 'hp2', '-o', 'json')).spec.nodeName, undefined);
   });
 });
