@@ -61,7 +61,7 @@ describe('pod spec', { skip: !isRoot() && 'needs root', concurrency: false }, ()
                 ],
               },
             },
-            { name: 'token', projected: { sources: [{ serviceAccountToken: { audience: 'vault', expirationSeconds: 7200, path: 'vault-token' } }] } },
+            { name: 'token', projected: { sources: [{ serviceAccountToken: { audience: 'vault', expirationSeconds: 7200, path: 'vault-token' } }, { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }] } },
             { name: 'node-dir', hostPath: { path: '/var/local/svp-test', type: 'DirectoryOrCreate' } },
           ],
         },
@@ -99,8 +99,11 @@ describe('pod spec', { skip: !isRoot() && 'needs root', concurrency: false }, ()
     const tok = jwtPayload(sh('vols', 'cat /var/run/secrets/tokens/vault-token'));
     assert.deepEqual(tok.aud, ['vault']);
     assert.equal(tok.exp - tok.iat, 7200);
-    // The default service account mount is there too.
+    // The default service account mount is there too; kube-root-ca.crt (published in every
+    // namespace) holds the same CA.
     assert.equal(sh('vols', 'cat /var/run/secrets/kubernetes.io/serviceaccount/namespace'), 'default');
+    assert.match(sh('vols', 'cat /var/run/secrets/tokens/ca.crt'), /^-----BEGIN CERTIFICATE-----/);
+    assert.equal(sh('vols', 'cat /var/run/secrets/tokens/ca.crt'), sh('vols', 'cat /var/run/secrets/kubernetes.io/serviceaccount/ca.crt'));
     // hostPath: a folder of the node's own, shared by the pods of that node, not the machine's /var/local.
     sh('vols', 'echo on-node > /node/f');
     assert.equal(sh('vols', 'cat /node/f'), 'on-node\n');

@@ -3,6 +3,7 @@
  * What runs in a cluster: one row per process, with the namespace it runs in and its flags.
  * The supervisor starts them in this order (the API server first) and restarts any that die.
  */
+import { join } from 'node:path';
 import { CLIENT_IP, POD_SUPERNET } from '../net/topology.js';
 import { etcdMemberArgs, findEtcd } from '../store/etcd-cluster.js';
 import {
@@ -85,7 +86,7 @@ export function clusterComponents(c: ClusterConfig): ComponentSpec[] {
     // Health/metrics ports follow the API server's: 10257/10259 for the first cluster, +10 per cluster.
     // Started with the API server (they wait for its kubeconfig and /readyz): their module loading
     // overlaps its start, and the first pods (kube-dns) are created and placed as soon as it serves.
-    { name: 'controller-manager', args: ['controller-manager', '--kubeconfig', kubeconfig, '--lb-pool', c.lbPool, '--port', String(c.apiserverPort + 3814)], needsApi: false },
+    { name: 'controller-manager', args: ['controller-manager', '--kubeconfig', kubeconfig, '--lb-pool', c.lbPool, '--port', String(c.apiserverPort + 3814), '--root-ca-file', join(p.pki, 'ca.crt')], needsApi: false },
     { name: 'scheduler', args: ['scheduler', '--kubeconfig', kubeconfig, '--port', String(c.apiserverPort + 3816)], needsApi: false },
     { name: 'relay', args: ['relay', '--data-dir', c.dataDir, '--listen', `${cp.ip}:6443`], netns: cp.netns, needsApi: true },
     { name: 'speaker', args: ['speaker', '--name', c.name, '--data-dir', c.dataDir], needsApi: true },

@@ -3,6 +3,7 @@
  * `svcplane controller-manager --kubeconfig P [--leader-elect=true] [--lb-pool RANGE]
  *  [--node-monitor-grace-period 40s] [--controllers '*'] [--max-endpoints-per-slice 100] [--port 10257]`
  */
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Client } from '../client/rest.js';
 import { CONTROLLERS, startControllerManager } from './manager.js';
@@ -35,7 +36,8 @@ export function register(program: Command): void {
     .option('--max-endpoints-per-slice <n>', 'endpoints per EndpointSlice', '100')
     .option('--concurrent-syncs <n>', 'workers per controller', '2')
     .option('--port <port>', '/healthz and /metrics port (0 = off)', String(DEFAULT_PORT))
-    .action(async (o: { kubeconfig?: string; leaderElect: string | boolean; lbPool: string; nodeMonitorGracePeriod: string; controllers: string; maxEndpointsPerSlice: string; concurrentSyncs: string; port: string }) => {
+    .option('--root-ca-file <path>', "the cluster CA, published in every namespace as ConfigMap kube-root-ca.crt (default: the kubeconfig's CA)")
+    .action(async (o: { rootCaFile?: string; kubeconfig?: string; leaderElect: string | boolean; lbPool: string; nodeMonitorGracePeriod: string; controllers: string; maxEndpointsPerSlice: string; concurrentSyncs: string; port: string }) => {
       // Started beside the API server by `svcplane up`: wait for its kubeconfig and its /readyz.
       const client = o.kubeconfig ? await Client.whenServing(o.kubeconfig) : process.env.KUBECONFIG || !process.env.SVCPLANE_APISERVER_SOCKET ? Client.fromKubeconfig() : Client.inCluster();
       const cm = await startControllerManager(client, {
@@ -46,6 +48,7 @@ export function register(program: Command): void {
         maxEndpointsPerSlice: Number(o.maxEndpointsPerSlice),
         workers: Number(o.concurrentSyncs),
         port: Number(o.port),
+        rootCA: o.rootCaFile ? readFileSync(o.rootCaFile, 'utf8') : client.config.ca,
       });
       log('info', 'kube-controller-manager', 'started', { healthPort: cm.healthPort });
       const stop = () => { void cm.stop().then(() => process.exit(0)); };

@@ -26,6 +26,7 @@ import { NodeLifecycleController } from './nodelifecycle/controller.js';
 import { NamespaceController } from './namespace/controller.js';
 import { GarbageCollector } from './garbagecollector/controller.js';
 import { ServiceAccountsController } from './serviceaccount/controller.js';
+import { RootCACertPublisher } from './rootcacertpublisher/controller.js';
 
 export const COMPONENT = 'kube-controller-manager';
 export const LEASE_NAMESPACE = 'kube-system';
@@ -44,6 +45,7 @@ export const CONTROLLERS: Record<string, (ctx: ControllerContext) => Controller>
   namespace: (c) => new NamespaceController(c),
   garbagecollector: (c) => new GarbageCollector(c),
   serviceaccount: (c) => new ServiceAccountsController(c),
+  'root-ca-cert-publisher': (c) => new RootCACertPublisher(c, c.opts.rootCA ?? ''),
 };
 
 export interface ControllerManagerOptions extends Partial<ControllerOptions> {

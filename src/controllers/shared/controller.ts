@@ -19,6 +19,8 @@ export interface ControllerOptions {
   maxEndpointsPerSlice: number;
   /** Workers per queue. */
   workers: number;
+  /** PEM of the cluster CA (--root-ca-file): the root-ca-cert-publisher runs only with it. */
+  rootCA?: string;
 }
 
 export const DEFAULT_OPTIONS: ControllerOptions = {
@@ -26,6 +28,7 @@ export const DEFAULT_OPTIONS: ControllerOptions = {
   nodeMonitorGracePeriodMs: 40_000,
   maxEndpointsPerSlice: 100,
   workers: 2,
+  rootCA: undefined,
 };
 
 export interface ControllerContext {
