@@ -3,7 +3,7 @@
  * runtime's answers arrive late.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as turn } from 'node:timers/promises';
@@ -241,6 +241,37 @@ describe('CRI pod worker', () => {
       assert.equal(cond('Ready')?.message, 'the status of pod readiness gate "example.com/lb-ready" is not "True", but False');
       await rt.start(withGate('True'));
       assert.equal(cond('Ready')?.status, 'True');
+    } finally {
+      done();
+    }
+  });
+
+  it('termination messages: the file the container wrote, or under FallbackToLogsOnError the end of its log', async () => {
+    const fake = new FakeCri();
+    const { rt, done } = runtimeOn(fake);
+    const pod: Pod = {
+      metadata: { name: 'msg', namespace: 'default', uid: 'u-msg' },
+      spec: { restartPolicy: 'Never', containers: [
+        { name: 'file', image: 'busybox:1', terminationMessagePath: '/tmp/why' },
+        { name: 'logs', image: 'busybox:1', terminationMessagePolicy: 'FallbackToLogsOnError' },
+      ] },
+    };
+    try {
+      await rt.start(pod);
+      await until(() => fake.containers.filter((c) => c.state === 'CONTAINER_RUNNING').length === 2, 'both to run');
+      const byName = (n: string) => fake.containers.find((c) => c.metadata.name === n)!;
+      const mount = (n: string, path: string) => fake.configs.get(byName(n).id)!.mounts!.find((m) => m.containerPath === path)!.hostPath;
+      writeFileSync(mount('file', '/tmp/why'), 'config missing');
+      assert.ok(mount('logs', '/dev/termination-log'), 'the default path is mounted');
+      const sandbox = fake.sandboxConfigs.get(fake.sandboxOf.get(byName('logs').id)!)!;
+      const log = join(sandbox.logDirectory!, fake.configs.get(byName('logs').id)!.logPath!);
+      writeFileSync(log, ['first', 'second', 'panic: boom'].map((l) => `2026-12-06T05:00:00.000000000Z stderr F ${l}\n`).join(''));
+      fake.exit(byName('file').id, 1);
+      fake.exit(byName('logs').id, 2);
+      await rt.refresh();
+      const st = rt.status('u-msg')!.containerStatuses!;
+      assert.equal(st.find((s) => s.name === 'file')?.state?.terminated?.message, 'config missing');
+      assert.equal(st.find((s) => s.name === 'logs')?.state?.terminated?.message, 'first\nsecond\npanic: boom');
     } finally {
       done();
     }

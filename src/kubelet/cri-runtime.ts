@@ -8,13 +8,14 @@
  * runtime and the status is derived from its answers, so a restarted agent adopts what runs.
  * Back-off, probe results and readiness live in memory (a restarted agent probes again).
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Container, ContainerStatus, Pod, PodCondition, PodStatus, Probe } from '../api/types.js';
 import { unknownImageMessage } from '../images/catalog.js';
 import { nodeCgroupParent } from '../cluster/containerd.js';
 import { quantityNumber } from '../scheduler/logic.js';
 import { CriClient, CriError, type CriContainer, type CriContainerStatus, type ContainerConfig, type Mount, type PodSandbox, type PodSandboxConfig } from './cri/client.js';
+import { decodeCriLog } from './crilog.js';
 import { containerEnv, expand, type EnvSources } from './env.js';
 import { hostsFile, podHostnames, resolvConf } from './podfiles.js';
 import { runProbe } from './probes.js';
@@ -28,6 +29,12 @@ const L_POD_NS = 'io.kubernetes.pod.namespace';
 const L_POD_UID = 'io.kubernetes.pod.uid';
 const L_CONTAINER = 'io.kubernetes.container.name';
 const A_RESTARTS = 'io.kubernetes.container.restartCount';
+/** Where a container's termination message goes unless it says (the API's default too). */
+const DEFAULT_TERMINATION_PATH = '/dev/termination-log';
+/** The kubelet's limits on termination messages (kuberuntime maxMsgSize, and the log fallback's). */
+const MAX_TERMINATION_MESSAGE = 4096;
+const MAX_FALLBACK_LINES = 80;
+const MAX_FALLBACK_BYTES = 2048;
 /** A volume that failed to set up is tried again after this; projected kinds are refreshed this often. */
 const VOLUME_RETRY_MS = 2000;
 const VOLUME_RESYNC_MS = 10_000;
@@ -482,6 +489,15 @@ class CriPod {
     const attempt = last ? last.metadata.attempt + 1 : 0;
     const own = containerMounts(c, this.volumes ?? new Map());
     const mounts: Mount[] = [{ containerPath: '/etc/hosts', hostPath: join(this.dir, 'etc-hosts') }];
+    // The termination message file: a file of the node's, empty, written by the container if it
+    // wants (kubectl describe shows it as the last state's Message).
+    const tmFile = this.terminationFile(c.name, attempt);
+    mkdirSync(dirname(tmFile), { recursive: true });
+    writeFileSync(tmFile, '', { mode: 0o666 });
+    chmodSync(tmFile, 0o666);
+    if (!own.some((m) => m.containerPath === (c.terminationMessagePath || DEFAULT_TERMINATION_PATH))) {
+      mounts.push({ containerPath: c.terminationMessagePath || DEFAULT_TERMINATION_PATH, hostPath: tmFile });
+    }
     // The default service account mount, unless the container mounts something of its own there.
     if (o.podMounts) mounts.push(...(await o.podMounts(pod, this.dir)).filter((m) => !own.some((x) => x.containerPath === m.containerPath)));
     mounts.push(...own);
@@ -529,6 +545,32 @@ class CriPod {
     // A refresh already under way may have listed before this instance existed: wait for one begun after.
     await this.rt.refresh();
     if (this.listedGen <= w.startedGen) await this.rt.refresh();
+  }
+
+  /** Where an instance's termination message is kept on the node. */
+  terminationFile(name: string, attempt: number): string {
+    return join(this.dir, 'containers', name, `${attempt}.termination-log`);
+  }
+
+  /**
+   * The message of an ended instance, as the kubelet reads it: the termination message file
+   * (at most 4096 bytes); if that is empty under FallbackToLogsOnError and the exit was an error,
+   * the last 80 lines of its log (at most 2048 bytes).
+   */
+  terminationMessage(name: string, st: CriContainerStatus): string | undefined {
+    const c = [...(this.pod?.spec?.containers ?? []), ...(this.pod?.spec?.initContainers ?? [])].find((x) => x.name === name);
+    let msg = '';
+    try { msg = readFileSync(this.terminationFile(name, st.metadata.attempt)).subarray(0, MAX_TERMINATION_MESSAGE).toString(); } catch { /* none */ }
+    if (!msg && c?.terminationMessagePolicy === 'FallbackToLogsOnError' && st.exitCode !== 0) {
+      try {
+        const log = decodeCriLog(readFileSync(join(this.logDir, name, `${st.metadata.attempt}.log`))).out.toString();
+        const lines = log.split('\n');
+        if (lines.at(-1) === '') lines.pop();
+        msg = lines.slice(-MAX_FALLBACK_LINES).join('\n');
+        if (Buffer.byteLength(msg) > MAX_FALLBACK_BYTES) msg = Buffer.from(msg).subarray(-MAX_FALLBACK_BYTES).toString();
+      } catch { /* no log */ }
+    }
+    return msg || undefined;
   }
 
   /** An instance ended (seen by a refresh): decide its back-off, as the kubelet's pod worker. */
@@ -671,7 +713,7 @@ class CriPod {
     const policy = pod?.spec?.restartPolicy ?? 'Always';
     const term = (s: CriContainerStatus) => ({
       exitCode: s.exitCode, reason: s.reason || (s.exitCode === 0 ? 'Completed' : 'Error'),
-      ...(s.message ? { message: s.message } : {}),
+      ...((s.message || this.terminationMessage(s.metadata.name, s)) ? { message: s.message || this.terminationMessage(s.metadata.name, s) } : {}),
       startedAt: isoOfNs(s.startedAt), finishedAt: isoOfNs(s.finishedAt), containerID: `${CONTAINER_RUNTIME}://${s.id}`,
     });
     const inits = pod?.spec?.initContainers ?? [];

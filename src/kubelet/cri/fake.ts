@@ -10,6 +10,9 @@ export class FakeCri {
   sandboxes: PodSandboxStatus[] = [];
   containers: CriContainerStatus[] = [];
   sandboxOf = new Map<string, string>();
+  /** Each container's config as the agent sent it (mounts, log path, …). */
+  configs = new Map<string, ContainerConfig>();
+  sandboxConfigs = new Map<string, PodSandboxConfig>();
   /** Calls by method name. */
   calls: { method: string; arg?: string }[] = [];
   holdLists = false;
@@ -35,6 +38,7 @@ export class FakeCri {
   async runPodSandbox(config: PodSandboxConfig): Promise<string> {
     const id = this.id();
     this.calls.push({ method: 'runPodSandbox', arg: config.metadata.name });
+    this.sandboxConfigs.set(id, config);
     this.sandboxes.push({ id, metadata: config.metadata, state: 'SANDBOX_READY', createdAt: this.now(), labels: config.labels ?? {}, annotations: config.annotations ?? {}, network: { ip: `10.244.1.${this.sandboxes.length + 2}` } });
     return id;
   }
@@ -60,6 +64,7 @@ export class FakeCri {
     const id = this.id();
     this.calls.push({ method: 'createContainer', arg: config.metadata.name });
     this.sandboxOf.set(id, sandboxId);
+    this.configs.set(id, config);
     this.containers.push({
       id, metadata: config.metadata, state: 'CONTAINER_CREATED', createdAt: this.now(), startedAt: 0, finishedAt: 0, exitCode: 0,
       image: config.image, imageRef: config.image.image, reason: '', message: '', labels: config.labels ?? {}, annotations: config.annotations ?? {}, logPath: config.logPath ?? '',
