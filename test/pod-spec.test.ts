@@ -197,4 +197,39 @@ describe('pod spec', { skip: !isRoot() && 'needs root', concurrency: false }, ()
     assert.match(ev.message, /^0\/2 nodes are available: .*1 node\(s\) didn't have free ports for the requested pod ports/);
     assert.equal(JSON.parse(c.k('get', 'pod', 'hp2', '-o', 'json')).spec.nodeName, undefined);
   });
+
+  it('securityContext: user, group, fsGroup, a read-only root, capabilities; runAsNonRoot refuses a root image', { timeout: 120_000 }, async () => {
+    apply(
+      {
+        apiVersion: 'v1', kind: 'Pod', metadata: { name: 'sec', labels: { app: 'sec' } },
+        spec: {
+          terminationGracePeriodSeconds: 1,
+          securityContext: { runAsUser: 1000, runAsGroup: 3000, fsGroup: 2000 },
+          containers: [{
+            name: 'c', image: 'busybox', command: ['sleep', '100000'],
+            securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] } },
+          }],
+        },
+      },
+      {
+        apiVersion: 'v1', kind: 'Pod', metadata: { name: 'nonroot', labels: { app: 'nonroot' } },
+        spec: { terminationGracePeriodSeconds: 1, securityContext: { runAsNonRoot: true }, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '100000'] }] },
+      },
+    );
+    await c.podsReady('app=sec', 1);
+    assert.equal(sh('sec', 'id -u').trim(), '1000');
+    assert.equal(sh('sec', 'id -g').trim(), '3000');
+    // The container's process: fsGroup among its groups.
+    assert.match(sh('sec', 'cat /proc/1/status'), /^Groups:\s+.*\b2000\b/m);
+    assert.match(c.kubectl(['exec', 'sec', '--', 'sh', '-c', 'touch /made-here 2>&1; echo rc=$?']).out, /Read-only file system[\s\S]*rc=1/);
+    // The container's process: bounding set NET_BIND_SERVICE (bit 10) and nothing else; no new privileges.
+    const status = sh('sec', 'cat /proc/1/status');
+    assert.match(status, /^CapBnd:\s+0000000000000400$/m);
+    assert.match(status, /^NoNewPrivs:\s+1$/m);
+    const waiting = await c.eventually('nonroot refused', () => {
+      const w = JSON.parse(c.k('get', 'pod', 'nonroot', '-o', 'json')).status?.containerStatuses?.[0]?.state?.waiting;
+      return w?.reason === 'CreateContainerConfigError' && w;
+    });
+    assert.match(waiting.message, /^container has runAsNonRoot and image will run as root \(pod: "nonroot_default\([0-9a-f-]+\)", container: c\)$/);
+  });
 });

@@ -517,10 +517,18 @@ class CriPod {
         resources: linuxResources(c),
         securityContext: {
           namespaceOptions: { network: pod.spec?.hostNetwork ? 'NODE' : 'POD', pid: pod.spec?.shareProcessNamespace ? 'POD' : 'CONTAINER', ipc: 'POD' },
-          privileged: !!c.securityContext?.privileged,
+          ...securityContextOf(pod, c),
         },
       },
     };
+    const refused = await this.nonRootRefusal(c);
+    if (refused) {
+      w.reason = 'CreateContainerConfigError'; w.message = refused;
+      this.event('Warning', 'Failed', `Error: ${refused}`);
+      w.nextStartAt = Date.now() + 2000;
+      this.changed();
+      return;
+    }
     mkdirSync(join(this.logDir, c.name), { recursive: true });
     const id = await cri.createContainer(this.sandboxId!, config, this.sandboxConfig!);
     this.event('Normal', 'Created', `Created container ${c.name}`);
@@ -545,6 +553,23 @@ class CriPod {
     // A refresh already under way may have listed before this instance existed: wait for one begun after.
     await this.rt.refresh();
     if (this.listedGen <= w.startedGen) await this.rt.refresh();
+  }
+
+  /**
+   * runAsNonRoot, as the kubelet verifies it before creating the container: the user it will run
+   * as (runAsUser, else the image's) must be a number other than 0.
+   */
+  private async nonRootRefusal(c: Container): Promise<string | undefined> {
+    const psc = this.pod?.spec?.securityContext ?? {};
+    const csc = c.securityContext ?? {};
+    if (!(csc.runAsNonRoot ?? psc.runAsNonRoot)) return undefined;
+    const uid = csc.runAsUser ?? psc.runAsUser;
+    if (uid !== undefined) return uid === 0 ? `container's runAsUser breaks non-root policy (pod: "${podLabel(this)}", container: ${c.name})` : undefined;
+    const img = await this.rt.cri.imageStatus(c.image ?? '').catch(() => undefined);
+    const imageUid = img?.uid?.value;
+    if (imageUid === undefined && img?.username) return `container has runAsNonRoot and image has non-numeric user (${img.username}), cannot verify user is non-root (pod: "${podLabel(this)}", container: ${c.name})`;
+    if (!imageUid) return `container has runAsNonRoot and image will run as root (pod: "${podLabel(this)}", container: ${c.name})`;
+    return undefined;
   }
 
   /** Where an instance's termination message is kept on the node. */
@@ -835,6 +860,29 @@ class CriPod {
   }
 }
 
+/**
+ * The CRI security context of a container from its own and its pod's securityContext, as the
+ * kubelet builds it (kuberuntime security_context.go): user and group, read-only root, the
+ * pod's supplemental groups with fsGroup, capabilities, no_new_privs for
+ * allowPrivilegeEscalation false.
+ */
+export function securityContextOf(pod: Pod, c: Container): NonNullable<NonNullable<ContainerConfig['linux']>['securityContext']> {
+  const psc = pod.spec?.securityContext ?? {};
+  const csc = c.securityContext ?? {};
+  const runAsUser = csc.runAsUser ?? psc.runAsUser;
+  const runAsGroup = csc.runAsGroup ?? psc.runAsGroup;
+  const groups = [...(psc.supplementalGroups ?? []), ...(psc.fsGroup !== undefined ? [psc.fsGroup] : [])];
+  return {
+    privileged: !!csc.privileged,
+    ...(runAsUser !== undefined ? { runAsUser: { value: runAsUser } } : {}),
+    ...(runAsGroup !== undefined ? { runAsGroup: { value: runAsGroup } } : {}),
+    readonlyRootfs: !!csc.readOnlyRootFilesystem,
+    ...(groups.length ? { supplementalGroups: groups } : {}),
+    ...(csc.capabilities ? { capabilities: { addCapabilities: csc.capabilities.add ?? [], dropCapabilities: csc.capabilities.drop ?? [] } } : {}),
+    noNewPrivs: csc.allowPrivilegeEscalation === false,
+  };
+}
+
 /** An init container that keeps running beside the app containers (restartPolicy Always). */
 function isSidecar(c: Container): boolean {
   return c.restartPolicy === 'Always';
@@ -1055,7 +1103,16 @@ export class CriRuntime {
   execArgv(uid: string, container: string, cmd: string[]): { argv: string[]; env: Record<string, string> } | undefined {
     const p = this.containerProcess(uid, container);
     if (!p) return undefined;
-    return { argv: ['nsenter', '-t', String(p.pid), '-m', '-u', '-i', '-n', '-p', '-C', '-r', '-w', '--', ...cmd], env: p.env };
+    // As the container's user and group (runAsUser/runAsGroup), as runc exec would run it; nsenter
+    // leaves out the supplementary groups.
+    let ids: string[] = [];
+    try {
+      const st = readFileSync(`/proc/${p.pid}/status`, 'utf8');
+      const uidN = /^Uid:\s+(\d+)/m.exec(st)?.[1];
+      const gidN = /^Gid:\s+(\d+)/m.exec(st)?.[1];
+      if (uidN && gidN && (uidN !== '0' || gidN !== '0')) ids = ['-S', uidN, '-G', gidN];
+    } catch { /* gone: nsenter fails on its own */ }
+    return { argv: ['nsenter', '-t', String(p.pid), '-m', '-u', '-i', '-n', '-p', '-C', '-r', '-w', ...ids, '--', ...cmd], env: p.env };
   }
 
   /**

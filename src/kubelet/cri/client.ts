@@ -34,7 +34,7 @@ export interface CriContainerStatus {
   id: string; metadata: ContainerMetadata; state: ContainerState; createdAt: number; startedAt: number; finishedAt: number;
   exitCode: number; image: { image: string }; imageRef: string; reason: string; message: string; labels: Labels; annotations: Labels; logPath: string;
 }
-export interface CriImage { id: string; repoTags: string[]; repoDigests: string[]; size: number }
+export interface CriImage { id: string; repoTags: string[]; repoDigests: string[]; size: number; uid?: { value: number } | null; username?: string }
 
 export interface Mount { containerPath: string; hostPath: string; readonly?: boolean; propagation?: string }
 export interface PodSandboxConfig {
@@ -66,7 +66,11 @@ export interface ContainerConfig {
   tty?: boolean;
   linux?: {
     resources?: { cpuPeriod?: number; cpuQuota?: number; cpuShares?: number; memoryLimitInBytes?: number; oomScoreAdj?: number };
-    securityContext?: { namespaceOptions?: { network?: string; pid?: string; ipc?: string }; privileged?: boolean; runAsUser?: { value: number } };
+    securityContext?: {
+      namespaceOptions?: { network?: string; pid?: string; ipc?: string }; privileged?: boolean;
+      runAsUser?: { value: number }; runAsGroup?: { value: number }; readonlyRootfs?: boolean; supplementalGroups?: number[];
+      capabilities?: { addCapabilities?: string[]; dropCapabilities?: string[] }; noNewPrivs?: boolean;
+    };
   };
 }
 
