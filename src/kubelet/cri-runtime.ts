@@ -1131,6 +1131,21 @@ export class CriRuntime {
     return { url, tty };
   }
 
+  /**
+   * The runtime's streaming URL for a command in a running container (CRI Exec, as the kubelet's
+   * GetExec): runc runs it as the container's own process would run, with its user, groups,
+   * capabilities, cgroup and security settings. A tty has no separate stderr.
+   */
+  async exec(uid: string, container: string, cmd: string[], tty: boolean, o: { stdin: boolean; stdout: boolean; stderr: boolean }): Promise<{ url: string; tty: boolean }> {
+    const p = this.pods.get(uid);
+    const full = p ? `${p.name}_${p.namespace}` : uid;
+    let last = p?.latest(container);
+    if (p && last?.state !== 'CONTAINER_RUNNING') { await this.refresh().catch(() => undefined); last = p.latest(container); }
+    if (!p || !last || last.state !== 'CONTAINER_RUNNING') throw new Error(`container ${container} not found in pod ${full}`);
+    const url = await this.cri.exec({ containerId: last.id, cmd, tty, stdin: o.stdin, stdout: o.stdout, stderr: o.stderr && !tty });
+    return { url, tty };
+  }
+
   /** CRI log file of a container: the current instance, or the previous one. */
   logFile(uid: string, container: string, previous = false): string | undefined {
     const p = this.pods.get(uid);

@@ -134,6 +134,12 @@ function handleExec(rt: PodRuntime, ws: WebSocket, ns: string, pod: string, cont
   const command = q.getAll('command');
   if (!command.length) return finish(errorStatus('you must specify at least 1 command'));
   const tty = q.get('tty') === '1' || q.get('tty') === 'true';
+  // On containerd the runtime execs (CRI Exec, streamed like attach): the command runs as the
+  // container's process does, not as a process of the node entering its namespaces.
+  if (rt instanceof CriRuntime) {
+    metrics.execs.inc();
+    return handleAttach({ attach: (uid, c, want) => rt.exec(uid, c, command, tty, want) }, ws, t, q);
+  }
   const wantStdin = q.get('stdin') === '1' || q.get('stdin') === 'true';
   let size: { Width: number; Height: number } | undefined;
   let child: ReturnType<typeof spawn> | undefined;
