@@ -227,8 +227,12 @@ export async function startKubelet(o: KubeletOptions): Promise<Kubelet> {
     const body = JSON.stringify(st);
     if (lastStatus.get(uid) === body) return;
     try {
-      // Strategic: conditions merge by type, so those others own (readiness gates) stay.
-      const updated = await client.patch<Pod>(res('pods'), pod.metadata?.namespace, pod.metadata!.name!, { status: st }, 'strategic', 'status');
+      // Strategic: conditions merge by type, so those others own (readiness gates) stay; podIPs
+      // and hostIPs, which merge by ip, are the kubelet's whole lists (a new sandbox's address
+      // replaces the old one rather than joining it).
+      const replace = { $patch: 'replace' };
+      const patch = { status: { ...st, ...(st.podIPs ? { podIPs: [...st.podIPs, replace] } : {}), ...(st.hostIPs ? { hostIPs: [...st.hostIPs, replace] } : {}) } };
+      const updated = await client.patch<Pod>(res('pods'), pod.metadata?.namespace, pod.metadata!.name!, patch, 'strategic', 'status');
       lastStatus.set(uid, body);
       if (updated?.metadata?.uid === uid) byUid.set(uid, { ...byUid.get(uid)!, status: updated.status });
       const t0 = seenAt.get(uid);
