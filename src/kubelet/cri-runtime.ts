@@ -313,13 +313,14 @@ class CriPod {
   private syncInit(policy: string): boolean {
     const inits = this.pod?.spec?.initContainers ?? [];
     if (!inits.length) return true;
+    // Once the app containers ran, only sidecars are looked after, and none holds the others up.
     const appStarted = (this.pod?.spec?.containers ?? []).some((c) => this.latest(c.name));
+    const waitHere = () => !appStarted;
     for (const c of inits) {
       const sidecar = isSidecar(c);
       if (!sidecar && appStarted) continue;
       const w = this.wantOf(c.name);
-      const pending = () => appStarted; // nothing to wait for once the app runs
-      if (w.busy || w.stopping || (w.startedGen !== undefined && this.listedGen <= w.startedGen)) { if (pending()) continue; return false; }
+      if (w.busy || w.stopping || (w.startedGen !== undefined && this.listedGen <= w.startedGen)) { if (waitHere()) return false; continue; }
       const last = this.latest(c.name);
       if (last && (last.state === 'CONTAINER_RUNNING' || last.state === 'CONTAINER_UNKNOWN')) {
         if (sidecar && (this.liveOf(c.name).started || appStarted)) continue;
@@ -327,13 +328,13 @@ class CriPod {
       }
       if (last?.state === 'CONTAINER_EXITED') {
         const st = this.statuses.get(last.id);
-        if (!st) { if (pending()) continue; return false; }
+        if (!st) { if (waitHere()) return false; continue; }
         if (!sidecar && st.exitCode === 0) continue;
         if (!sidecar && policy === 'Never') return false; // the pod has failed
       }
-      if (w.nextStartAt && Date.now() < w.nextStartAt) { if (pending()) continue; return false; }
+      if (w.nextStartAt && Date.now() < w.nextStartAt) { if (waitHere()) return false; continue; }
       this.launch(c, last, w);
-      if (!pending()) return false;
+      if (waitHere()) return false;
     }
     return true;
   }
