@@ -232,4 +232,17 @@ describe('pod spec', { skip: !isRoot() && 'needs root', concurrency: false }, ()
     });
     assert.match(waiting.message, /^container has runAsNonRoot and image will run as root \(pod: "nonroot_default\([0-9a-f-]+\)", container: c\)$/);
   });
+
+  it('a hostNetwork pod: the node\'s address as its IP and the node\'s name as its hostname', { timeout: 120_000 }, async () => {
+    const worker = `${c.name}-worker`;
+    apply({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'hostnet', labels: { app: 'hostnet' } },
+      spec: { terminationGracePeriodSeconds: 1, hostNetwork: true, nodeSelector: { 'kubernetes.io/hostname': worker }, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '100000'] }] },
+    });
+    const [pod] = await c.podsReady('app=hostnet', 1);
+    const nodeIP = JSON.parse(c.k('get', 'node', worker, '-o', 'json')).status.addresses.find((a: { type: string }) => a.type === 'InternalIP').address as string;
+    assert.equal(pod.status.podIP, nodeIP);
+    assert.equal(c.k('exec', 'hostnet', '--', 'hostname').trim(), worker);
+    assert.match(c.k('exec', 'hostnet', '--', 'ip', '-4', 'addr'), new RegExp(`inet ${nodeIP.replace(/\./g, '\\.')}/`));
+  });
 });

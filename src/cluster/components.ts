@@ -97,7 +97,14 @@ export function clusterComponents(c: ClusterConfig): ComponentSpec[] {
     const containerd = c.runtime === 'containerd';
     // The node's containerd, in its network namespace beside the node agent (its config is
     // written by the supervisor, see cluster/containerd.ts).
-    if (containerd) out.push({ name: `containerd-${n.name}`, command: 'containerd', args: ['--config', containerdPaths(c.dataDir, n.name).config], netns: n.netns, hostMounts: true, needsApi: false });
+    // In a UTS namespace of its own named after the node, as a kind node container is: hostNetwork
+    // pods (which share it) see the node's name as their hostname, not the machine's.
+    if (containerd) {
+      out.push({
+        name: `containerd-${n.name}`, command: 'unshare', netns: n.netns, hostMounts: true, needsApi: false,
+        args: ['--uts', '--', 'sh', '-c', 'hostname "$0" && exec containerd --config "$1"', n.name, containerdPaths(c.dataDir, n.name).config],
+      });
+    }
     out.push({
       // Started with the API server: it waits for the kubeconfig and registers its Node as soon as
       // the API answers, its module loading overlapping the API server's start.
