@@ -245,4 +245,25 @@ describe('pod spec', { skip: !isRoot() && 'needs root', concurrency: false }, ()
     assert.equal(c.k('exec', 'hostnet', '--', 'hostname').trim(), worker);
     assert.match(c.k('exec', 'hostnet', '--', 'ip', '-4', 'addr'), new RegExp(`inet ${nodeIP.replace(/\./g, '\\.')}/`));
   });
+
+  it('a gRPC readiness probe asks the health service: Ready while SERVING, unready once NOT_SERVING', { timeout: 120_000 }, async () => {
+    apply({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'grpc', labels: { app: 'grpc' } },
+      spec: {
+        terminationGracePeriodSeconds: 1,
+        containers: [{
+          name: 'c', image: 'registry.k8s.io/e2e-test-images/agnhost:2.53', args: ['grpc-health-checking', '--port', '5000', '--http-port', '8080'],
+          readinessProbe: { grpc: { port: 5000 }, periodSeconds: 1, failureThreshold: 1 },
+        }],
+      },
+    });
+    await c.podsReady('app=grpc', 1);
+    sh('grpc', 'curl -s http://127.0.0.1:8080/make-not-serving');
+    const ev = await c.eventually('the probe failing', () => {
+      const items = JSON.parse(c.k('get', 'events', '--field-selector', 'involvedObject.name=grpc,reason=Unhealthy', '-o', 'json')).items as { message: string }[];
+      return items.find((e) => e.message.includes('NOT_SERVING'));
+    });
+    assert.equal(ev.message, 'Readiness probe failed: service unhealthy (responded with "NOT_SERVING")');
+    await c.eventually('the pod unready', () => JSON.parse(c.k('get', 'pod', 'grpc', '-o', 'json')).status.conditions.find((x: { type: string }) => x.type === 'Ready').status === 'False');
+  });
 });
