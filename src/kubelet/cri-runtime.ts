@@ -154,6 +154,8 @@ class CriPod {
   syncing = false;
   /** The generation of the refresh that last listed this pod's containers. */
   listedGen = 0;
+  /** Termination messages of ended instances, by container id. */
+  private messages = new Map<string, string | undefined>();
   /** The pod's volumes, once all are set up (containers start only then). */
   volumes?: Map<string, HostVolume>;
   volumeRetryAt = 0;
@@ -573,6 +575,9 @@ class CriPod {
     return undefined;
   }
 
+  /** An instance the runtime no longer lists. */
+  forget(id: string): void { this.messages.delete(id); }
+
   /** Where an instance's termination message is kept on the node. */
   terminationFile(name: string, attempt: number): string {
     return join(this.dir, 'containers', name, `${attempt}.termination-log`);
@@ -584,6 +589,14 @@ class CriPod {
    * the last 80 lines of its log (at most 2048 bytes).
    */
   terminationMessage(name: string, st: CriContainerStatus): string | undefined {
+    // An ended instance's message does not change: read once, not on every status computation.
+    if (this.messages.has(st.id)) return this.messages.get(st.id);
+    const msg = this.readTerminationMessage(name, st);
+    this.messages.set(st.id, msg);
+    return msg;
+  }
+
+  private readTerminationMessage(name: string, st: CriContainerStatus): string | undefined {
     const c = [...(this.pod?.spec?.containers ?? []), ...(this.pod?.spec?.initContainers ?? [])].find((x) => x.name === name);
     let msg = '';
     try { msg = readFileSync(this.terminationFile(name, st.metadata.attempt)).subarray(0, MAX_TERMINATION_MESSAGE).toString(); } catch { /* none */ }
@@ -737,11 +750,14 @@ class CriPod {
   status(): PodStatus {
     const pod = this.pod;
     const policy = pod?.spec?.restartPolicy ?? 'Always';
-    const term = (s: CriContainerStatus) => ({
-      exitCode: s.exitCode, reason: s.reason || (s.exitCode === 0 ? 'Completed' : 'Error'),
-      ...((s.message || this.terminationMessage(s.metadata.name, s)) ? { message: s.message || this.terminationMessage(s.metadata.name, s) } : {}),
-      startedAt: isoOfNs(s.startedAt), finishedAt: isoOfNs(s.finishedAt), containerID: `${CONTAINER_RUNTIME}://${s.id}`,
-    });
+    const term = (s: CriContainerStatus) => {
+      const message = s.message || this.terminationMessage(s.metadata.name, s);
+      return {
+        exitCode: s.exitCode, reason: s.reason || (s.exitCode === 0 ? 'Completed' : 'Error'),
+        ...(message ? { message } : {}),
+        startedAt: isoOfNs(s.startedAt), finishedAt: isoOfNs(s.finishedAt), containerID: `${CONTAINER_RUNTIME}://${s.id}`,
+      };
+    };
     const inits = pod?.spec?.initContainers ?? [];
     const initDone = (name: string) => {
       const last = this.latest(name);
@@ -988,7 +1004,7 @@ export class CriRuntime {
           } catch { /* gone meanwhile */ }
         }
       }
-      for (const id of [...p.statuses.keys()]) if (!list.some((c) => c.id === id)) { p.statuses.delete(id); p.pids.delete(id); }
+      for (const id of [...p.statuses.keys()]) if (!list.some((c) => c.id === id)) { p.statuses.delete(id); p.pids.delete(id); p.forget(id); }
       if (changed) p.changed();
     }
   }

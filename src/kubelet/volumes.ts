@@ -20,6 +20,7 @@ import { dirname, isAbsolute, join, normalize, relative, sep } from 'node:path';
 import type { ConfigMap, Container, Pod, Secret } from '../api/types.js';
 import { quantityNumber } from '../scheduler/logic.js';
 import { run } from '../net/exec.js';
+import { mountsUnder } from '../cluster/containerd.js';
 
 type Volume = NonNullable<NonNullable<Pod['spec']>['volumes']>[number];
 type KeyToPath = { key: string; path: string; mode?: number };
@@ -201,13 +202,6 @@ function volumeDir(podDir: string, plugin: string, name: string): string {
   return join(podDir, 'volumes', `kubernetes.io~${plugin}`, name);
 }
 
-async function isMountPoint(p: string): Promise<boolean> {
-  try {
-    const info = readFileSync('/proc/self/mountinfo', 'utf8');
-    return info.split('\n').some((l) => l.split(' ')[4] === p);
-  } catch { return false; }
-}
-
 /** Make (or bring up to date: the same files are not rewritten) one volume of a pod. */
 export async function setUpVolume(pod: Pod, v: Volume, podDir: string, rootfs: string, src: VolumeSources, ips: Addresses): Promise<HostVolume> {
   const ns = pod.metadata?.namespace ?? 'default';
@@ -216,7 +210,7 @@ export async function setUpVolume(pod: Pod, v: Volume, podDir: string, rootfs: s
     const path = volumeDir(podDir, 'empty-dir', name);
     mkdirSync(path, { recursive: true, mode: 0o777 });
     chmodSync(path, 0o777);
-    if (v.emptyDir.medium === 'Memory' && !(await isMountPoint(path))) {
+    if (v.emptyDir.medium === 'Memory' && !mountsUnder(path).includes(path)) {
       const size = v.emptyDir.sizeLimit !== undefined ? `,size=${Math.floor(quantityNumber(String(v.emptyDir.sizeLimit)))}` : '';
       await run(['mount', '-t', 'tmpfs', '-o', `mode=0777${size}`, 'tmpfs', path]);
     }
@@ -304,9 +298,5 @@ export function containerMounts(c: Container, volumes: Map<string, HostVolume>):
 
 /** Unmount what a pod's volumes mounted (Memory emptyDirs) before its folder is removed. */
 export async function tearDownVolumes(podDir: string): Promise<void> {
-  let info = '';
-  try { info = readFileSync('/proc/self/mountinfo', 'utf8'); } catch { return; }
-  const prefix = `${join(podDir, 'volumes')}/`;
-  const points = info.split('\n').map((l) => l.split(' ')[4] ?? '').filter((p) => p.startsWith(prefix)).sort((a, b) => b.length - a.length);
-  for (const p of points) await run(['umount', p], { allowFail: true });
+  for (const p of mountsUnder(join(podDir, 'volumes'))) await run(['umount', p], { allowFail: true });
 }
